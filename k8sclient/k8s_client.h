@@ -1,0 +1,135 @@
+/*
+ * The Kubernetes REST client: transport and verbs.
+ *
+ * Transport: libcurl, connections reused (a pool of easy handles, one per
+ * concurrent request), HTTP/2 when the server offers it by ALPN, connect and
+ * request timeouts, a User-Agent, a client-side token-bucket rate limiter
+ * (config qps/burst), and retries with exponential backoff for 429 (honouring
+ * Retry-After), 5xx on safe verbs (GET/HEAD, and any verb whose request never
+ * reached the server) and connection errors. TLS verification is never off
+ * unless the config says insecure_skip_tls_verify. A client is thread-safe.
+ *
+ * Verbs work on any group/version/resource, namespaced or cluster-scoped, with
+ * subresources. Objects are cJSON trees; results are new trees the caller frees
+ * with cJSON_Delete. On failure *out is NULL and `err` holds the API's Status.
+ */
+#ifndef QSO_K8S_CLIENT_H
+#define QSO_K8S_CLIENT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "k8s_config.h"
+#include "k8s_error.h"
+
+struct k8s_client;
+
+/* What to address. group "" is the core group (/api/v1). */
+struct k8s_resource {
+    const char *group;       /* "", "apps", "quaystorage.io" */
+    const char *version;     /* "v1", "v1alpha1" */
+    const char *resource;    /* plural: "pods", "storagemigrations" */
+    int namespaced;
+};
+
+/* Common query options; every field optional (NULL/0 = not sent). */
+struct k8s_opts {
+    const char *subresource;      /* "status", "log", "scale", "token" */
+    const char *label_selector;
+    const char *field_selector;
+    long limit;                   /* page size for list */
+    const char *continue_token;   /* with single_page: start here */
+    int single_page;              /* list: return one page (with its continue) */
+    const char *resource_version; /* get/list/watch resourceVersion */
+    int dry_run;                  /* dryRun=All on writes */
+    const char *field_validation; /* "Strict" | "Warn" | "Ignore" */
+    const char *field_manager;
+    const char *extra_query;      /* pre-encoded "a=b&c=d" appended as is (e.g. log options) */
+    const char *accept;           /* override the Accept header */
+};
+
+enum k8s_patch_type {
+    K8S_PATCH_MERGE,     /* application/merge-patch+json (RFC 7386) */
+    K8S_PATCH_JSON,      /* application/json-patch+json (RFC 6902) */
+    K8S_PATCH_STRATEGIC, /* application/strategic-merge-patch+json (built-in types only) */
+};
+
+struct k8s_delete_opts {
+    const char *propagation_policy;  /* "Background" | "Foreground" | "Orphan" | NULL */
+    const char *precondition_uid;
+    const char *precondition_resource_version;
+    long grace_period_seconds;       /* -1: not sent */
+};
+
+/* Per-client statistics (for metrics and tests). */
+struct k8s_client_stats {
+    unsigned long requests;      /* HTTP requests sent, retries included */
+    unsigned long retries;
+    unsigned long throttled_ms;  /* time spent waiting on the rate limiter */
+};
+
+/* Copies `cfg`. */
+int k8s_client_new(const struct k8s_config *cfg, struct k8s_client **out, struct k8s_error *err);
+void k8s_client_free(struct k8s_client *c);
+const struct k8s_config *k8s_client_config(const struct k8s_client *c);
+void k8s_client_get_stats(struct k8s_client *c, struct k8s_client_stats *out);
+
+/* Builds "/api/v1/namespaces/ns/pods/name/log" style paths into buf. */
+int k8s_resource_path(const struct k8s_resource *res, const char *ns, const char *name,
+                      const char *subresource, char *buf, size_t cap);
+
+/* A raw response. */
+struct k8s_response {
+    long status;
+    char *body;       /* NUL-terminated, owned */
+    size_t body_len;
+    char *content_type;
+    char *warning;    /* the Warning headers, joined by "\n", or NULL */
+};
+void k8s_response_free(struct k8s_response *r);
+
+/*
+ * One request, retried as described above. `path_query` starts with '/'.
+ * A non-2xx answer still fills `resp` and returns the decoded error code.
+ */
+int k8s_request(struct k8s_client *c, const char *method, const char *path_query,
+                const char *content_type, const char *body, size_t body_len,
+                const char *accept, struct k8s_response *resp, struct k8s_error *err);
+
+int k8s_get(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+            const char *name, const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
+/* Text subresources (pods/log): the body as is. */
+int k8s_get_text(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+                 const char *name, const struct k8s_opts *opts, char **out, size_t *out_len,
+                 struct k8s_error *err);
+/* Follows continue tokens and returns one List with every item, unless
+ * opts->single_page. ns NULL on a namespaced resource lists all namespaces. */
+int k8s_list(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+             const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
+/* metadata.generateName is honoured by the server; the created object is returned. */
+int k8s_create(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+               const cJSON *obj, const struct k8s_opts *opts, cJSON **out,
+               struct k8s_error *err);
+/* PUT; the object's metadata.resourceVersion is the optimistic-concurrency
+ * precondition (409 Conflict when stale). */
+int k8s_update(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+               const char *name, const cJSON *obj, const struct k8s_opts *opts, cJSON **out,
+               struct k8s_error *err);
+int k8s_patch(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+              const char *name, enum k8s_patch_type type, const cJSON *patch,
+              const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
+/* `out` (may be NULL) receives the object (with deletionTimestamp) or Status. */
+int k8s_delete(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+               const char *name, const struct k8s_delete_opts *dopts,
+               const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
+int k8s_delete_collection(struct k8s_client *c, const struct k8s_resource *res,
+                          const char *ns, const struct k8s_delete_opts *dopts,
+                          const struct k8s_opts *opts, struct k8s_error *err);
+
+/* Discovery: is group/version/resource served? Sets *served and, when served,
+ * *namespaced. A missing group/version is not an error (*served = 0). */
+int k8s_discover_resource(struct k8s_client *c, const char *group, const char *version,
+                          const char *resource, int *served, int *namespaced,
+                          struct k8s_error *err);
+
+#endif
