@@ -158,12 +158,9 @@ int k8s_transport_new(const struct k8s_config *cfg, struct k8s_transport **out,
     rc = setup_urls(t, err);
     if (rc)
         goto out;
-    /* A token file wins over a static token, as in client-go: the file is
-     * what gets rotated. */
-    if (cfg->token_file && *cfg->token_file)
-        rc = k8s_token_source_new(NULL, cfg->token_file, &t->tokens, err);
-    else if (cfg->token && *cfg->token)
-        rc = k8s_token_source_new(cfg->token, NULL, &t->tokens, err);
+    /* A token file wins over a static token (client-go's rule, kept in
+     * k8s_config.c): the file is what gets rotated. */
+    rc = k8s_config_token_source(t->cfg, &t->tokens, err);
     if (rc)
         goto out;
     rc = k8s_ratelimit_new(cfg->qps, cfg->burst, &t->limiter);
