@@ -4,10 +4,16 @@
  * Transport: libcurl, connections reused (a pool of easy handles, one per
  * concurrent request), HTTP/2 when the server offers it by ALPN, connect and
  * request timeouts, a User-Agent, a client-side token-bucket rate limiter
- * (config qps/burst), and retries with exponential backoff for 429 (honouring
- * Retry-After), 5xx on safe verbs (GET/HEAD, and any verb whose request never
- * reached the server) and connection errors. TLS verification is never off
- * unless the config says insecure_skip_tls_verify. A client is thread-safe.
+ * (config qps/burst; callers wait for a token, they are never refused), and
+ * up to 5 attempts with exponential backoff and jitter for: 429 on any verb
+ * (honouring Retry-After, capped at 30 s), 5xx on GET/HEAD only, connection
+ * failures before the request was sent (refused, unresolvable) on any verb,
+ * and failures after it was sent (reset, empty reply) on GET/HEAD only.
+ * Nothing else is retried (409, 422, other 4xx, TLS errors). TLS
+ * verification is never off unless the config says insecure_skip_tls_verify;
+ * TLS failures are K8S_ETLS with OpenSSL's reason in the message. The bearer
+ * token is fetched from the config's token source before every request, so
+ * a rotated token file is used by the next request. A client is thread-safe.
  *
  * Verbs work on any group/version/resource, namespaced or cluster-scoped, with
  * subresources. Objects are cJSON trees; results are new trees the caller frees
@@ -91,6 +97,9 @@ void k8s_response_free(struct k8s_response *r);
 /*
  * One request, retried as described above. `path_query` starts with '/'.
  * A non-2xx answer still fills `resp` and returns the decoded error code.
+ * The server's Warning headers (deprecations, fieldValidation=Warn) are in
+ * resp->warning. `resp` may be NULL; otherwise free it with
+ * k8s_response_free whatever the result.
  */
 int k8s_request(struct k8s_client *c, const char *method, const char *path_query,
                 const char *content_type, const char *body, size_t body_len,

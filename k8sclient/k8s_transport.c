@@ -634,6 +634,15 @@ static int attempt_once(struct k8s_transport *t, const struct k8s_transport_req 
         resp->status = 0;
         goto out;
     }
+    if (status == 0) {
+        /* CURLE_OK without any answer: an h2 stream reset before its
+         * headers. For a watch it is one more way for the stream to end. */
+        rc = k8s_error_set(err, req->streaming ? K8S_EDISCONNECTED : K8S_ETRANSPORT,
+                           "%s: the connection ended without an answer", what);
+        if (!req->streaming && is_idempotent(req->method))
+            *retry_ms = backoff_ms(t, attempt_no + 1);
+        goto out;
+    }
     resp->body = k8s_buf_take(&a.body, &resp->body_len);
     if (!resp->body) {
         rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
