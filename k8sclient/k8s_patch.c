@@ -18,7 +18,7 @@
 #include "k8s_patch.h"
 
 #include <limits.h>
-#include <math.h>
+#include <math.h> /* isfinite only: the library does not link libm */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -923,8 +923,9 @@ static int print_number(struct k8s_buf *b, double d)
     char tmp[64];
     if (!isfinite(d))
         return k8s_buf_append(b, "null", 4);
-    /* 2^63: every integral double below it fits a long long exactly. */
-    if (d == floor(d) && fabs(d) < 9223372036854775808.0) {
+    /* Integral values below 2^63 in magnitude convert to long long exactly
+     * (the range check comes first: converting outside it is undefined). */
+    if (d > -9223372036854775808.0 && d < 9223372036854775808.0 && (double)(long long)d == d) {
         snprintf(tmp, sizeof(tmp), "%lld", (long long)d);
     } else {
         for (int prec = 15; prec <= 17; prec++) {
