@@ -642,6 +642,39 @@ static void not_found_and_unauthorized_keep_the_status(void **state)
     k8s_client_free(bad);
 }
 
+static void warning_headers_reach_the_caller(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_error err;
+    struct k8s_response resp;
+    ensure_namespace(f->c, "verbs");
+    /* fieldValidation=Warn: the object is stored and the unknown field is
+     * reported in a Warning header, which the client must not drop. */
+    const char *body = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                       "\"metadata\":{\"name\":\"warned\"},\"bogusField\":1}";
+    int rc = k8s_request(f->c, "POST", "/api/v1/namespaces/verbs/configmaps?fieldValidation=Warn",
+                         "application/json", body, strlen(body), NULL, &resp, &err);
+    if (rc)
+        fprintf(stderr, "create with Warn: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    assert_int_equal(resp.status, 201);
+    assert_non_null(resp.warning);
+    assert_non_null(strstr(resp.warning, "bogusField"));
+    assert_non_null(resp.content_type);
+    assert_non_null(strstr(resp.content_type, "application/json"));
+    k8s_response_free(&resp);
+
+    /* Strict refuses the same object, with the field named. */
+    rc = k8s_request(f->c, "POST", "/api/v1/namespaces/verbs/configmaps?fieldValidation=Strict",
+                     "application/json", body, strlen(body), NULL, &resp, &err);
+    assert_int_equal(rc, K8S_EBADREQUEST);
+    assert_non_null(strstr(err.message, "bogusField"));
+    assert_int_equal(resp.status, 400);
+    k8s_response_free(&resp);
+}
+
 /* ---- pagination ------------------------------------------------------- */
 
 static void list_of_2500_with_limit_500_returns_all(void **state)
@@ -1179,6 +1212,7 @@ int main(void)
         cmocka_unit_test_setup(status_subresource, test_setup),
         cmocka_unit_test_setup(discovery_served_and_not_served, test_setup),
         cmocka_unit_test_setup(not_found_and_unauthorized_keep_the_status, test_setup),
+        cmocka_unit_test_setup(warning_headers_reach_the_caller, test_setup),
         cmocka_unit_test_setup(list_of_2500_with_limit_500_returns_all, test_setup),
         cmocka_unit_test_setup(too_many_requests_with_retry_after_is_waited_out, test_setup),
         cmocka_unit_test_setup(server_error_retried_on_get_not_on_post, test_setup),
