@@ -1,0 +1,173 @@
+/*
+ * Shards and their listing segments. With N > 1 the segments of shard 0 also
+ * cover the gaps around the fan-out prefixes (keys under the blob root that
+ * are not in a two-hex-digit directory), so that no key is ever left out;
+ * each gap costs one short listing request.
+ */
+#include "stor_shard.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stor_internal.h"
+
+/* U+10FFFF, the largest valid UTF-8 character: servers refuse markers that
+ * are not UTF-8, and no real key continues past it. */
+#define STOR_MAX_UTF8 "\xf4\x8f\xbf\xbf"
+
+int stor_shard_parse(const char *text, struct stor_shard *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long i = strtol(text, &end, 10);
+    if (errno || end == text || *end != '/')
+        return STOR_EARG;
+    const char *n_text = end + 1;
+    long n = strtol(n_text, &end, 10);
+    if (errno || end == n_text || *end || n < 1 || n > 256 || i < 0 || i >= n)
+        return STOR_EARG;
+    out->index = (unsigned)i;
+    out->count = (unsigned)n;
+    return 0;
+}
+
+int stor_shard_from_env(unsigned count, struct stor_shard *out)
+{
+    const char *v = getenv("JOB_COMPLETION_INDEX");
+    if (!v || !*v || count < 1 || count > 256)
+        return STOR_EARG;
+    char *end = NULL;
+    errno = 0;
+    long i = strtol(v, &end, 10);
+    if (errno || *end || i < 0 || (unsigned long)i >= count)
+        return STOR_EARG;
+    out->index = (unsigned)i;
+    out->count = count;
+    return 0;
+}
+
+static int hexdigit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+int stor_shard_owns(const struct stor_shard *s, enum stor_layout l, const char *key)
+{
+    if (s->count <= 1)
+        return 1;
+    const char *root = stor_layout_blob_root(l);
+    if (!root)
+        return s->index == 0;
+    size_t rl = strlen(root);
+    if (strncmp(key, root, rl) != 0 || !hexdigit(key[rl]) || !hexdigit(key[rl + 1]) ||
+        key[rl + 2] != '/')
+        return s->index == 0;
+    int xx = 0;
+    for (int i = 0; i < 2; i++) {
+        char c = key[rl + i];
+        xx = xx * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return (unsigned)xx % s->count == s->index;
+}
+
+static void seg(struct stor_segment *sg, const char *prefix, const char *after, const char *stop)
+{
+    memset(sg, 0, sizeof(*sg));
+    stor_strlcpy(sg->prefix, prefix, sizeof(sg->prefix));
+    stor_strlcpy(sg->start_after, after ? after : "", sizeof(sg->start_after));
+    stor_strlcpy(sg->stop_before, stop ? stop : "", sizeof(sg->stop_before));
+}
+
+size_t stor_shard_segments(const struct stor_shard *s, enum stor_layout l,
+                           struct stor_segment *segs)
+{
+    const char *root = stor_layout_blob_root(l);
+    size_t n = 0;
+    if (s->count <= 1 || !root) {
+        if (s->count <= 1 || s->index == 0)
+            seg(&segs[n++], "", NULL, NULL);
+        return n;
+    }
+    char a[128], b[128];
+    if (s->index == 0)
+        seg(&segs[n++], "", NULL, root);
+    for (unsigned xx = 0; xx < 256; xx++) {
+        if (s->index == 0) {
+            /* The gap before this fan-out directory (after the previous one). */
+            snprintf(b, sizeof(b), "%s%02x/", root, xx);
+            if (xx == 0) {
+                seg(&segs[n++], root, NULL, b);
+            } else {
+                snprintf(a, sizeof(a), "%s%02x/" STOR_MAX_UTF8, root, xx - 1);
+                seg(&segs[n++], root, a, b);
+            }
+        }
+        if (xx % s->count == s->index) {
+            snprintf(a, sizeof(a), "%s%02x/", root, xx);
+            seg(&segs[n++], a, NULL, NULL);
+        }
+    }
+    if (s->index == 0) {
+        snprintf(a, sizeof(a), "%sff/" STOR_MAX_UTF8, root);
+        seg(&segs[n++], root, a, NULL);
+        snprintf(a, sizeof(a), "%s" STOR_MAX_UTF8, root);
+        seg(&segs[n++], "", a, NULL);
+    }
+    return n;
+}
+
+struct stor_seglist {
+    struct stor_backend *b;
+    struct stor_segment *segs;
+    size_t nsegs, cur;
+    struct stor_lister *l;
+};
+
+int stor_seglist_open(struct stor_backend *b, const struct stor_shard *s, enum stor_layout l,
+                      struct stor_seglist **out, struct stor_error *err)
+{
+    struct stor_seglist *sl = calloc(1, sizeof(*sl));
+    if (sl)
+        sl->segs = calloc(STOR_MAX_SEGMENTS, sizeof(*sl->segs));
+    if (!sl || !sl->segs) {
+        free(sl);
+        return stor_error_set(err, STOR_ENOMEM, "out of memory");
+    }
+    sl->b = b;
+    sl->nsegs = stor_shard_segments(s, l, sl->segs);
+    *out = sl;
+    return 0;
+}
+
+int stor_seglist_next(struct stor_seglist *sl, struct stor_entry *e, struct stor_error *err)
+{
+    while (sl->cur < sl->nsegs) {
+        const struct stor_segment *sg = &sl->segs[sl->cur];
+        if (!sl->l) {
+            int rc = stor_list_open(sl->b, sg->prefix, sg->start_after[0] ? sg->start_after : NULL,
+                                    &sl->l, err);
+            if (rc)
+                return rc;
+        }
+        int rc = stor_list_next(sl->l, e, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1 && (!sg->stop_before[0] || strcmp(e->key, sg->stop_before) < 0))
+            return 1;
+        stor_list_close(sl->l);
+        sl->l = NULL;
+        sl->cur++;
+    }
+    return 0;
+}
+
+void stor_seglist_close(struct stor_seglist *sl)
+{
+    if (!sl)
+        return;
+    stor_list_close(sl->l);
+    free(sl->segs);
+    free(sl);
+}
