@@ -97,8 +97,10 @@ int k8s_error_from_response(struct k8s_error *err, long http_status, const char 
         if (cJSON_IsString(message))
             copy_str(err->message, sizeof(err->message), message->valuestring);
         const cJSON *ras = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
+        /* Clamped before the conversion: a hostile 1e300 must not overflow. */
         if (cJSON_IsNumber(ras) && ras->valuedouble > 0)
-            err->retry_after_seconds = (long)ras->valuedouble;
+            err->retry_after_seconds =
+                ras->valuedouble < 86400 ? (long)ras->valuedouble : 86400;
         const cJSON *cause;
         cJSON_ArrayForEach(cause, cJSON_GetObjectItemCaseSensitive(details, "causes"))
         {
