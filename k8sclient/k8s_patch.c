@@ -495,6 +495,8 @@ static size_t measure(const cJSON *v, size_t level, size_t *count, size_t max_co
 {
     size_t deepest = level;
     (*count)++;
+    if (level > K8S_JSON_MAX_DEPTH)
+        return level;
     for (const cJSON *c = v->child; c; c = c->next) {
         if (deepest > K8S_JSON_MAX_DEPTH || *count > max_count)
             break;
@@ -513,22 +515,31 @@ static size_t pointer_depth(const char *ptr)
     return n;
 }
 
-/* Resolves the parent of cx->path into *parent and unescapes the last token
- * into cx->scratch. */
-static int resolve_parent(struct patch_ctx *cx, const char *path, cJSON **parent)
+/* Resolves the parent of `path` (the op's path, or its from when `what` says
+ * so) into *parent and unescapes the last token into cx->scratch. */
+static int resolve_parent(struct patch_ctx *cx, const char *path, const char *what, cJSON **parent)
 {
+    char msg[128];
     const char *last = strrchr(path, '/');
     enum ptr_status st;
-    if (!last || path[0] != '/')
-        return op_fail(cx, K8S_EINVALID, "invalid JSON pointer (it must be empty or start with /)");
+    *parent = NULL;
+    if (!last || path[0] != '/') {
+        snprintf(msg, sizeof(msg),
+                 "%s is not a valid JSON pointer (it must be empty or start with /)", what);
+        return op_fail(cx, K8S_EINVALID, msg);
+    }
     int neg = (cx->flags & K8S_JSON_PATCH_APISERVER) != 0;
     *parent = ptr_get_n(cx->root, path, (size_t)(last - path), cx->scratch, neg, &st);
-    if (st == PTR_SYNTAX)
-        return op_fail(cx, K8S_EINVALID, "invalid JSON pointer (~ must be followed by 0 or 1)");
-    if (!ptr_token(last + 1, last + strlen(last), cx->scratch))
-        return op_fail(cx, K8S_EINVALID, "invalid JSON pointer (~ must be followed by 0 or 1)");
-    if (!*parent)
-        return op_fail(cx, K8S_EINVALID, "the parent of the path does not exist");
+    if (st == PTR_SYNTAX || !ptr_token(last + 1, last + strlen(last), cx->scratch)) {
+        *parent = NULL;
+        snprintf(msg, sizeof(msg), "%s is not a valid JSON pointer (~ must be followed by 0 or 1)",
+                 what);
+        return op_fail(cx, K8S_EINVALID, msg);
+    }
+    if (!*parent) {
+        snprintf(msg, sizeof(msg), "the parent of %s does not exist", what);
+        return op_fail(cx, K8S_EINVALID, msg);
+    }
     return 0;
 }
 
@@ -547,7 +558,7 @@ static int op_add(struct patch_ctx *cx, const char *path, cJSON *value)
         cx->root = value;
         return 0;
     }
-    rc = resolve_parent(cx, path, &parent);
+    rc = resolve_parent(cx, path, "the path", &parent);
     if (rc)
         goto fail;
     if (cJSON_IsObject(parent)) {
@@ -590,7 +601,7 @@ static int resolve_target(struct patch_ctx *cx, const char *path, const char *wh
         *target = cx->root;
         return 0;
     }
-    int rc = resolve_parent(cx, path, parent);
+    int rc = resolve_parent(cx, path, what, parent);
     if (rc)
         return rc;
     *target = NULL;

@@ -394,11 +394,16 @@ static void test_json_patch_all_six_ops_and_edges(void **state)
             "the path does not exist");
     /* Bad pointers. */
     jp_case("{}", "[{\"op\":\"add\",\"path\":\"a\",\"value\":1}]", NULL, K8S_EINVALID,
-            "invalid JSON pointer");
+            "the path is not a valid JSON pointer");
     jp_case("{\"a~\":1}", "[{\"op\":\"remove\",\"path\":\"/a~\"}]", NULL, K8S_EINVALID,
-            "invalid JSON pointer");
+            "the path is not a valid JSON pointer");
     jp_case("{\"a\":{}}", "[{\"op\":\"add\",\"path\":\"/a~2/b\",\"value\":1}]", NULL, K8S_EINVALID,
-            "invalid JSON pointer");
+            "the path is not a valid JSON pointer");
+    jp_case("{\"a\":1}", "[{\"op\":\"move\",\"from\":\"a\",\"path\":\"/b\"}]", NULL, K8S_EINVALID,
+            "operation 0 (move) at /b: the from location is not a valid JSON pointer");
+    jp_case("{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"/x/y\",\"path\":\"/b\"}]", NULL,
+            K8S_EINVALID,
+            "operation 0 (copy) at /b: the parent of the from location does not exist");
     /* An empty patch is a copy. */
     jp_case("{\"a\":1}", "[]", "{\"a\":1}", 0, NULL);
 }
