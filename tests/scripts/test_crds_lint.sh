@@ -549,6 +549,11 @@ def lint_schema(where, s, path, in_spec):
         except CelError as e:
             fail(where, "%s: rule %r is outside the simulator's CEL subset: %s" % (path, rule["rule"], e))
     for name, sub in (s.get("properties") or {}).items():
+        if path == "" and name == "metadata":
+            # kube-apiserver forbids anything but type (and name/generateName) here
+            if sub != {"type": "object"}:
+                fail(where, ".metadata: must be exactly {type: object} in a structural schema")
+            continue
         if not sub.get("description"):
             fail(where, "%s.%s: no description" % (path, name))
         lint_schema(where, sub, "%s.%s" % (path, name), in_spec or (path == "" and name == "spec"))
@@ -631,17 +636,22 @@ for path in sorted(glob.glob(os.path.join(SRC, "crds", "*.yaml"))):
         rp = schema_at(schema, ".spec.runPolicy")
         if rp is None or not any("oldSelf" in r and "Abort" in r for r in rules_of(rp)):
             fail(where, "spec.runPolicy must keep Abort one-way with a transition rule")
-        params = schema_at(schema, ".spec.destination.parameters")
-        secret_rule = " ".join(rules_of(params or {}))
-        names_in_rule = re.findall(r"'([a-z0-9_]+)'", secret_rule)
+        # Refused names are declared properties with an always-failing rule: CEL cannot
+        # see undeclared keys of a preserve-unknown-fields object on a real server.
+        params = schema_at(schema, ".spec.destination.parameters") or {}
+        if not params.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in params:
+            fail(where, "destination.parameters must be a preserve-unknown-fields object")
+        pprops = params.get("properties") or {}
         for n in ("access_key", "secret_key", "s3_access_key", "s3_secret_key", "sts_user_access_key",
                   "sts_user_secret_key", "swift_password", "temp_url_key", "azure_account_key",
                   "sas_token", "connection_string", "akamai_shared_secret"):
-            if n not in names_in_rule:
+            if n not in pprops:
                 fail(where, "secret-bearing parameter %s is not refused" % n)
-        for n in names_in_rule:
+        for n, sub in pprops.items():
+            if rules_of(sub) != ["false"] or n not in sub["x-kubernetes-validations"][0].get("message", ""):
+                fail(where, "parameters.%s must be refused by rule false with a message naming it" % n)
             if n not in params.get("description", ""):
-                fail(where, "refused parameter %s is not documented in the description" % n)
+                fail(where, "refused parameter %s is not listed in the parameters description" % n)
     if kind == "ReadOnlyWindow":
         rules = " ".join(rules_of(schema_at(schema, ".spec")))
         if "timestamp(self.endTime) > timestamp(self.startTime)" not in rules \
