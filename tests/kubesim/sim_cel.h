@@ -32,6 +32,7 @@
 #define QSO_SIM_CEL_H
 
 #include <cjson/cJSON.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -51,6 +52,13 @@ enum sim_cel_rc {
 struct sim_cel_program;
 
 /*
+ * The schema given to sim_cel_compile is a CRD's root openAPIV3Schema: as the
+ * real server does, `self` then also has apiVersion, kind and metadata with
+ * only metadata.name and metadata.generateName visible.
+ */
+#define SIM_CEL_RESOURCE_ROOT 0x1u
+
+/*
  * Compiles `src`. On failure returns a SIM_CEL_E* code and writes a message
  * into `err` (may be NULL), shaped like cel-go's, e.g.
  *   "ERROR: <input>:1:9: Syntax error: mismatched input '<EOF>'"
@@ -60,8 +68,8 @@ struct sim_cel_program;
  * with `properties` and no additionalProperties / preserve-unknown-fields)
  * are compile errors "undefined field 'x'", as the real server rejects them.
  */
-int sim_cel_compile(const char *src, const cJSON *schema, struct sim_cel_program **out, char *err,
-                    size_t errlen);
+int sim_cel_compile(const char *src, const cJSON *schema, unsigned flags,
+                    struct sim_cel_program **out, char *err, size_t errlen);
 void sim_cel_program_free(struct sim_cel_program *prog);
 
 /* True when the expression mentions `oldSelf` (a transition rule). */
@@ -84,5 +92,19 @@ int sim_cel_eval_bool(const struct sim_cel_program *prog, const cJSON *self, con
 int sim_cel_eval_string(const struct sim_cel_program *prog, const cJSON *self,
                         const cJSON *old_self, const cJSON *self_schema, char **out, char *err,
                         size_t errlen);
+
+/*
+ * Compiles an ECMA/RE2-style pattern (CRD `pattern`, CEL `matches`) into a
+ * POSIX extended regex (glibc): \d \w \s and their negations, escapes inside
+ * brackets, (?:...), lazy quantifiers (same match/no-match answer) and a
+ * leading (?i) are translated; look-around, back-references and \p{..} are
+ * refused. Matching is a search (unanchored), as in both ECMA and RE2.
+ * Returns 0, or SIM_CEL_EUNSUPPORTED / SIM_CEL_ESYNTAX with `err` filled.
+ * On success the caller calls regfree(re).
+ */
+int sim_cel_regex_compile(const char *pattern, regex_t *re, char *err, size_t errlen);
+
+/* Go's strconv.FormatFloat(v, 'g', -1, 64) (what fmt's %v prints): "1", "0.5", "1e+06". */
+const char *sim_cel_format_double(double v, char *buf, size_t buflen);
 
 #endif
