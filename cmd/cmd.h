@@ -14,5 +14,7 @@ struct cmd_entry {
 };
 
 int cmd_version(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

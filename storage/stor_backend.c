@@ -703,7 +703,10 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
     long status = 0;
     curl_easy_getinfo(io->easy, CURLINFO_RESPONSE_CODE, &status);
     if (io->sink && status >= 200 && status < 300) {
-        if (io->sink(io->sink_ctx, data, len)) {
+        int r = io->sink(io->sink_ctx, data, len);
+        if (r == STOR_IO_PAUSE)
+            return CURL_WRITEFUNC_PAUSE;
+        if (r) {
             io->sink_failed = 1;
             return 0;
         }
@@ -726,7 +729,10 @@ static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
     if (cap > left)
         cap = (size_t)left;
     size_t got = 0;
-    if (!io->source || io->source(io->source_ctx, buf, cap, &got) || got == 0 || got > cap) {
+    int r = io->source ? io->source(io->source_ctx, buf, cap, &got) : -1;
+    if (r == STOR_IO_PAUSE)
+        return CURL_READFUNC_PAUSE;
+    if (r || got == 0 || got > cap) {
         io->source_failed = 1;
         return CURL_READFUNC_ABORT;
     }

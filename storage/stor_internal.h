@@ -12,6 +12,10 @@
 #define STOR_RESP_BODY_MAX    (32u * 1024 * 1024)
 #define STOR_RESP_HEADERS_MAX (64u * 1024)
 
+/* A sink or source of the engine may return this to pause the transfer
+ * (it consumed/produced nothing); the engine resumes it later. */
+#define STOR_IO_PAUSE 0x7fff
+
 /*
  * Body streaming between the engine and a request: a GET's 2xx body goes to
  * `sink`, anything else to req->resp_body; PUT/MPU_PART bodies come from

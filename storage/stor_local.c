@@ -203,7 +203,8 @@ static int level_open(struct stor_lister *l, size_t key_len, struct stor_error *
         level_free(lv);
         return rc;
     }
-    qsort(lv->items, lv->n, sizeof(*lv->items), item_cmp);
+    if (lv->n > 1)
+        qsort(lv->items, lv->n, sizeof(*lv->items), item_cmp);
 push:
     l->depth++;
     return 0;
