@@ -7,7 +7,7 @@
  * Exit codes (a Job's podFailurePolicy maps them):
  *   0  done: every object is at the destination
  *   1  done with failed objects (retrying the Job may help)
- *   2  usage error
+ *   2  usage error (also a malformed --source/--destination spec)
  *   3  could not run: bad credentials, missing bucket, read-only destination,
  *      unreachable endpoint (retrying will not help: FailJob)
  */
@@ -102,7 +102,7 @@ int cmd_copy(int argc, char **argv)
     rc = stor_copy_run(src, dst, &o, &prog, &err);
 done:;
     const char *status = rc ? "error" : prog.failed.objects ? "failed" : "done";
-    exit_code = rc ? 3 : prog.failed.objects ? 1 : 0;
+    exit_code = rc == STOR_EARG ? 2 : rc ? 3 : prog.failed.objects ? 1 : 0;
     if (rc)
         stor_log(STOR_LOG_ERROR, "copy could not run",
                  (const char *[]){"reason", stor_err_name(rc), "error", err.message, NULL});

@@ -73,5 +73,5 @@ int cmd_verify(int argc, char **argv)
     stor_backend_close(src);
     stor_backend_close(dst);
     stor_progress_destroy(&prog);
-    return rc ? 3 : offenders ? 1 : 0;
+    return rc == STOR_EARG ? 2 : rc ? 3 : offenders ? 1 : 0;
 }
