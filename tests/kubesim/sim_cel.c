@@ -382,6 +382,11 @@ struct parser {
     const cJSON *scope_schema[CEL_MAX_DEPTH];
     int nscope;
     const cJSON *schema;
+    /* A type-check error (undefined field) waits until the whole text parsed, so a
+     * syntax error later in the text is reported first, as cel-go does. */
+    int check_rc;
+    size_t check_pos;
+    char check_msg[256];
 };
 
 static void perr(struct parser *p, int rc, size_t pos, const char *fmt, ...)
@@ -1057,6 +1062,15 @@ static const cJSON *static_schema(struct parser *p, const struct node *n, bool *
     return NULL;
 }
 
+static void check_err(struct parser *p, size_t pos, const char *field)
+{
+    if (p->check_rc)
+        return;
+    p->check_rc = SIM_CEL_ECOMPILE;
+    p->check_pos = pos;
+    snprintf(p->check_msg, sizeof(p->check_msg), "undefined field '%s'", field);
+}
+
 static void check_select(struct parser *p, const struct node *sel)
 {
     if (!p->schema)
@@ -1075,14 +1089,14 @@ static void check_select(struct parser *p, const struct node *sel)
             bool r2;
             static_schema(p, sel->a->a, &r2);
             if (r2 && strcmp(sel->name, "name") && strcmp(sel->name, "generateName"))
-                perr(p, SIM_CEL_ECOMPILE, sel->pos, "undefined field '%s'", sel->name);
+                check_err(p, sel->pos, sel->name);
         }
         return;
     }
     bool known, undef;
     schema_prop(s, sel->name, &known, &undef);
     if (undef)
-        perr(p, SIM_CEL_ECOMPILE, sel->pos, "undefined field '%s'", sel->name);
+        check_err(p, sel->pos, sel->name);
 }
 
 static const cJSON *iter_schema(struct parser *p, const struct node *range)
@@ -1717,6 +1731,8 @@ int sim_cel_compile(const char *src, const cJSON *schema, unsigned flags,
         unexpected(&p);
     if (p.rc == 0 && !root)
         unexpected(&p);
+    if (p.rc == 0 && p.check_rc)
+        perr(&p, p.check_rc, p.check_pos, "%s", p.check_msg);
     if (p.rc != 0) {
         rc = p.rc;
         goto out;
