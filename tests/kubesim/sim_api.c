@@ -1,0 +1,383 @@
+/*
+ * Request dispatch (see sim_api.h): RequestInfo parsing as
+ * k8s.io/apiserver/pkg/endpoints/request/requestinfo.go does it, then the
+ * filter chain of the real server in its order — authentication, (injected
+ * faults, standing in for priority-and-fairness and flaky networks),
+ * authorization — then routing to discovery, openapi or a resource verb, and
+ * finally the request record.
+ */
+#include "sim_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k8s_log.h"
+#include "sim_admin.h"
+#include "sim_auth.h"
+#include "sim_discovery.h"
+#include "sim_kind.h"
+#include "sim_openapi.h"
+#include "sim_select.h"
+#include "sim_server.h"
+#include "sim_util.h"
+#include "sim_verbs.h"
+
+#define MAX_RESPONSE (1024u * 1024 * 1024)
+
+const char *sim_req_param(const struct sim_request *r, const char *key)
+{
+    for (size_t i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].key, key) == 0)
+            return r->params[i].val;
+    return NULL;
+}
+
+void sim_request_free(struct sim_request *r)
+{
+    free(r->path);
+    for (size_t i = 0; i < r->nparams; i++) {
+        free(r->params[i].key);
+        free(r->params[i].val);
+    }
+    free(r->accept);
+    free(r->content_type);
+    if (r->authorization) {
+        memset(r->authorization, 0, strlen(r->authorization));
+        free(r->authorization);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+void sim_response_init(struct sim_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    k8s_buf_init(&resp->body, MAX_RESPONSE);
+}
+
+void sim_response_free(struct sim_response *resp)
+{
+    k8s_buf_free(&resp->body);
+    /* A watch not taken by the HTTP layer is freed by it; see sim_http.c. */
+}
+
+void sim_respond_json(struct sim_response *resp, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    k8s_buf_reset(&resp->body);
+    if (!text) {
+        resp->status = 500;
+        k8s_buf_appendf(&resp->body, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                                     "\"status\":\"Failure\",\"message\":\"out of memory\","
+                                     "\"reason\":\"InternalError\",\"code\":500}");
+    } else {
+        resp->status = status;
+        k8s_buf_append(&resp->body, text, strlen(text));
+        free(text);
+    }
+    sim_strlcpy(resp->content_type, "application/json", sizeof(resp->content_type));
+}
+
+void sim_respond_err(struct sim_response *resp, const struct sim_err *e)
+{
+    sim_respond_json(resp, e->code ? e->code : 500, sim_err_to_status(e));
+    if (e->retry_after > 0)
+        resp->retry_after = e->retry_after;
+}
+
+void sim_respond_text(struct sim_response *resp, int status, const char *ctype, const char *text)
+{
+    k8s_buf_reset(&resp->body);
+    k8s_buf_append(&resp->body, text, strlen(text));
+    resp->status = status;
+    sim_strlcpy(resp->content_type, ctype, sizeof(resp->content_type));
+}
+
+void sim_add_warning(struct sim_response *resp, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[400];
+    char *w;
+    size_t n = 0;
+    if (resp->nwarnings >= SIM_MAX_WARNINGS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* RFC 7234 warn-text: 299 - "<text>", quotes and backslashes escaped. */
+    w = resp->warnings[resp->nwarnings++];
+    n += (size_t)snprintf(w, 512, "299 - \"");
+    for (const char *p = msg; *p && n + 4 < 512; p++) {
+        if (*p == '"' || *p == '\\')
+            w[n++] = '\\';
+        w[n++] = *p;
+    }
+    w[n++] = '"';
+    w[n] = '\0';
+}
+
+static int split_path(char *path, char **parts, int max)
+{
+    int n = 0;
+    char *p = path;
+    while (*p == '/')
+        p++;
+    while (*p && n < max) {
+        parts[n++] = p;
+        while (*p && *p != '/')
+            p++;
+        if (*p == '/')
+            *p++ = '\0';
+        while (*p == '/')
+            p++;
+    }
+    return n;
+}
+
+int sim_parse_reqinfo(const char *method, const char *path, const struct sim_request *req,
+                      struct sim_reqinfo *ri)
+{
+    char buf[4096];
+    char *parts[32];
+    int n, i = 0;
+    memset(ri, 0, sizeof(*ri));
+    sim_strlcpy(buf, path, sizeof(buf));
+    n = split_path(buf, parts, 32);
+    /* Non-resource: the verb is the lowercased method ("get", "post", ...). */
+    {
+        size_t j;
+        for (j = 0; method[j] && j + 1 < sizeof(ri->verb); j++)
+            ri->verb[j] =
+                (char)((method[j] >= 'A' && method[j] <= 'Z') ? method[j] + 32 : method[j]);
+        ri->verb[j] = '\0';
+    }
+    if (n < 1)
+        return -1;
+    if (strcmp(parts[0], "api") == 0) {
+        if (n < 3)
+            return -1;
+        ri->group[0] = '\0';
+        sim_strlcpy(ri->version, parts[1], sizeof(ri->version));
+        i = 2;
+    } else if (strcmp(parts[0], "apis") == 0) {
+        if (n < 4)
+            return -1;
+        sim_strlcpy(ri->group, parts[1], sizeof(ri->group));
+        sim_strlcpy(ri->version, parts[2], sizeof(ri->version));
+        i = 3;
+    } else {
+        return -1;
+    }
+    ri->resource_request = 1;
+    if (strcmp(parts[i], "watch") == 0) {
+        ri->legacy_watch = 1;
+        i++;
+    }
+    if (i < n && strcmp(parts[i], "namespaces") == 0 && i + 1 < n) {
+        sim_strlcpy(ri->ns, parts[i + 1], sizeof(ri->ns));
+        /* /namespaces/<ns>/status and /finalize address the namespace itself. */
+        if (i + 2 < n && strcmp(parts[i + 2], "status") != 0 &&
+            strcmp(parts[i + 2], "finalize") != 0)
+            i += 2;
+    }
+    if (i >= n)
+        return -1;
+    sim_strlcpy(ri->resource, parts[i], sizeof(ri->resource));
+    if (i + 1 < n)
+        sim_strlcpy(ri->name, parts[i + 1], sizeof(ri->name));
+    if (i + 2 < n)
+        sim_strlcpy(ri->subresource, parts[i + 2], sizeof(ri->subresource));
+    if (i + 3 < n)
+        return -1;
+
+    if (ri->legacy_watch) {
+        sim_strlcpy(ri->verb, "watch", sizeof(ri->verb));
+    } else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+        const char *w = req ? sim_req_param(req, "watch") : NULL;
+        if (*ri->name)
+            sim_strlcpy(ri->verb, "get", sizeof(ri->verb));
+        else if (w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0))
+            sim_strlcpy(ri->verb, "watch", sizeof(ri->verb));
+        else
+            sim_strlcpy(ri->verb, "list", sizeof(ri->verb));
+    } else if (strcmp(method, "POST") == 0) {
+        sim_strlcpy(ri->verb, "create", sizeof(ri->verb));
+    } else if (strcmp(method, "PUT") == 0) {
+        sim_strlcpy(ri->verb, "update", sizeof(ri->verb));
+    } else if (strcmp(method, "PATCH") == 0) {
+        sim_strlcpy(ri->verb, "patch", sizeof(ri->verb));
+    } else if (strcmp(method, "DELETE") == 0) {
+        sim_strlcpy(ri->verb, *ri->name ? "delete" : "deletecollection", sizeof(ri->verb));
+    }
+    /* A list or watch narrowed to one name by a field selector is authorized as
+     * a request for that name (requestinfo.go does the same). */
+    if ((strcmp(ri->verb, "list") == 0 || strcmp(ri->verb, "watch") == 0) && req) {
+        const char *fs = sim_req_param(req, "fieldSelector");
+        struct sim_fieldsel *sel = NULL;
+        char err[256];
+        if (fs && sim_fieldsel_parse(fs, &sel, err, sizeof(err)) == 0) {
+            const char *nm = sim_fieldsel_value(sel, "metadata.name");
+            if (nm)
+                sim_strlcpy(ri->name, nm, sizeof(ri->name));
+        }
+        sim_fieldsel_free(sel);
+    }
+    return 0;
+}
+
+static void serve_version(struct sim_response *resp)
+{
+    cJSON *v = cJSON_CreateObject();
+    if (v) {
+        cJSON_AddStringToObject(v, "major", "1");
+        cJSON_AddStringToObject(v, "minor", "32");
+        cJSON_AddStringToObject(v, "gitVersion", "v1.32.0-kubesim");
+        cJSON_AddStringToObject(v, "gitCommit", "0000000000000000000000000000000000000000");
+        cJSON_AddStringToObject(v, "gitTreeState", "clean");
+        cJSON_AddStringToObject(v, "buildDate", "2024-12-11T00:00:00Z");
+        cJSON_AddStringToObject(v, "goVersion", "go1.23.3");
+        cJSON_AddStringToObject(v, "compiler", "gc");
+        cJSON_AddStringToObject(v, "platform", "linux/amd64");
+    }
+    sim_respond_json(resp, 200, v);
+}
+
+static void serve_nonresource(struct sim_server *srv, const struct sim_request *req,
+                              struct sim_response *resp)
+{
+    struct sim_err e;
+    const char *p = req->path;
+    sim_err_clear(&e);
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        sim_err_method_not_allowed(&e);
+        sim_respond_err(resp, &e);
+        return;
+    }
+    if (strcmp(p, "/version") == 0) {
+        serve_version(resp);
+        return;
+    }
+    if (strcmp(p, "/healthz") == 0 || strcmp(p, "/livez") == 0 || strcmp(p, "/readyz") == 0) {
+        sim_respond_text(resp, 200, "text/plain; charset=utf-8", "ok");
+        return;
+    }
+    if (strncmp(p, "/openapi", 8) == 0) {
+        if (sim_openapi_serve(srv, req, resp) == 0)
+            return;
+    } else if (sim_discovery_serve(srv, req, resp) == 0) {
+        return;
+    }
+    sim_err_no_route(&e);
+    sim_respond_err(resp, &e);
+}
+
+static void query_text(const struct sim_request *req, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < req->nparams && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s=%s", i ? "&" : "", req->params[i].key,
+                                req->params[i].val);
+}
+
+static void record(struct sim_server *srv, const struct sim_request *req,
+                   const struct sim_reqinfo *ri, const char *user, int code)
+{
+    char q[2048];
+    struct sim_record r;
+    query_text(req, q, sizeof(q));
+    memset(&r, 0, sizeof(r));
+    r.user = user;
+    r.verb = ri->verb;
+    r.method = req->method;
+    r.path = req->path;
+    r.query = q;
+    r.group = ri->group;
+    r.resource = ri->resource;
+    r.subresource = ri->subresource;
+    r.ns = ri->ns;
+    r.name = ri->name;
+    r.code = code;
+    sim_admin_record(srv->admin, &r);
+    if (!srv->opt.quiet) {
+        char codes[16];
+        const char *kv[] = {"method", req->method, "path", req->path, "user",
+                            user,     "code",      codes,  NULL};
+        snprintf(codes, sizeof(codes), "%d", code);
+        k8s_log(K8S_LOG_DEBUG, ri->ns, ri->name, "request", kv);
+    }
+}
+
+void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct sim_response *resp)
+{
+    struct sim_reqinfo ri;
+    struct sim_user user;
+    struct sim_attrs at;
+    struct sim_err e;
+    int64_t latency = 0;
+    const struct sim_kind *k;
+
+    sim_err_clear(&e);
+    memset(&user, 0, sizeof(user));
+    if (strncmp(req->path, "/__admin/", 9) == 0) {
+        if (sim_authenticate(srv, req->authorization, &user) != 0) {
+            sim_err_unauthorized(&e);
+            sim_respond_err(resp, &e);
+        } else if (!sim_user_in_group(&user, "system:masters")) {
+            sim_err_forbidden(&e, "", "", "", "the admin endpoint needs system:masters");
+            sim_respond_err(resp, &e);
+        } else {
+            sim_admin_handle(srv, req, resp);
+        }
+        return;
+    }
+    if (sim_parse_reqinfo(req->method, req->path, req, &ri) != 0) {
+        char verb[24];
+        sim_strlcpy(verb, ri.verb, sizeof(verb));
+        memset(&ri, 0, sizeof(ri));
+        sim_strlcpy(ri.verb, verb, sizeof(ri.verb));
+    }
+    if (sim_authenticate(srv, req->authorization, &user) != 0) {
+        sim_err_unauthorized(&e);
+        sim_respond_err(resp, &e);
+        record(srv, req, &ri, "", resp->status);
+        return;
+    }
+    if (sim_admin_fault(srv, req->method, req->path, &ri, &latency, &e)) {
+        sim_respond_err(resp, &e);
+        resp->delay_ms = latency;
+        record(srv, req, &ri, user.name, resp->status);
+        return;
+    }
+    resp->delay_ms = latency;
+    memset(&at, 0, sizeof(at));
+    at.resource_request = ri.resource_request;
+    at.verb = ri.verb;
+    at.group = ri.group;
+    at.resource = ri.resource;
+    at.subresource = ri.subresource;
+    at.name = ri.name;
+    at.ns = ri.ns;
+    at.path = req->path;
+    if (!sim_authorize(srv, &user, &at, &e)) {
+        sim_respond_err(resp, &e);
+        record(srv, req, &ri, user.name, resp->status);
+        return;
+    }
+    if (!ri.resource_request) {
+        serve_nonresource(srv, req, resp);
+        record(srv, req, &ri, user.name, resp->status);
+        return;
+    }
+    k = sim_kinds_find(srv->kinds, ri.group, ri.version, ri.resource, 1);
+    if (!k || (!k->namespaced && *ri.ns && strcmp(ri.resource, "namespaces") != 0) ||
+        (k->namespaced && !*ri.ns && *ri.name)) {
+        sim_err_no_route(&e);
+        sim_respond_err(resp, &e);
+    } else {
+        sim_verbs_serve(srv, k, req, &ri, resp);
+    }
+    record(srv, req, &ri, user.name, resp->status);
+}

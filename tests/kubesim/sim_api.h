@@ -1,0 +1,85 @@
+/*
+ * One API request in, one response out. The HTTP layer (sim_http.c) turns a
+ * libwebsockets transaction into a `struct sim_request`, calls sim_dispatch,
+ * and sends the `struct sim_response` (or streams its watch). sim_dispatch
+ * authenticates, applies injected faults, authorizes, routes to the verb
+ * (sim_verbs.c) or to discovery/openapi/admin, and records the request.
+ */
+#ifndef QSO_SIM_API_H
+#define QSO_SIM_API_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "k8s_buf.h"
+#include "sim_status.h"
+
+struct sim_server;
+struct sim_watch;
+struct sim_kind;
+
+#define SIM_MAX_PARAMS   48
+#define SIM_MAX_WARNINGS 8
+
+struct sim_param {
+    char *key;
+    char *val;
+};
+
+struct sim_request {
+    char method[16];
+    char *path; /* decoded, without the query */
+    struct sim_param params[SIM_MAX_PARAMS];
+    size_t nparams;
+    char *accept;        /* may be NULL */
+    char *content_type;  /* may be NULL */
+    char *authorization; /* may be NULL */
+    char *body;
+    size_t body_len;
+    int h2;
+};
+
+struct sim_response {
+    int status;
+    char content_type[128];
+    long retry_after;
+    char warnings[SIM_MAX_WARNINGS][512];
+    size_t nwarnings;
+    struct k8s_buf body;
+    int64_t delay_ms;        /* injected latency before the answer */
+    struct sim_watch *watch; /* a streaming answer; the HTTP layer takes it */
+};
+
+/* The parsed RequestInfo of k8s.io/apiserver/pkg/endpoints/request. */
+struct sim_reqinfo {
+    int resource_request;
+    char verb[24]; /* get list watch create update patch delete deletecollection */
+    char group[128];
+    char version[64];
+    char resource[128];
+    char subresource[64];
+    char ns[256];
+    char name[256];
+    int legacy_watch; /* /api/v1/watch/... path */
+};
+
+const char *sim_req_param(const struct sim_request *r, const char *key);
+void sim_request_free(struct sim_request *r);
+
+void sim_response_init(struct sim_response *resp);
+void sim_response_free(struct sim_response *resp);
+/* Sets status and a JSON body (takes `body`). */
+void sim_respond_json(struct sim_response *resp, int status, cJSON *body);
+void sim_respond_err(struct sim_response *resp, const struct sim_err *e);
+void sim_respond_text(struct sim_response *resp, int status, const char *ctype, const char *text);
+void sim_add_warning(struct sim_response *resp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses path + method into `ri`; 0, or -1 for paths that are not API paths. */
+int sim_parse_reqinfo(const char *method, const char *path, const struct sim_request *req,
+                      struct sim_reqinfo *ri);
+
+void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct sim_response *resp);
+
+#endif
