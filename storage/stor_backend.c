@@ -872,7 +872,13 @@ struct stor_lister {
     size_t n, pos, cap;
     char last[STOR_KEY_MAX + 1];
     int have_last;
+    uint64_t requests;
 };
+
+uint64_t stor_list_requests(const struct stor_lister *l)
+{
+    return l ? l->requests : 0;
+}
 
 static int emit_to_page(void *ctx, const struct stor_entry *e)
 {
@@ -935,6 +941,7 @@ static int fetch_page(struct stor_lister *l, struct stor_error *err)
     req.emit = emit_to_page;
     req.emit_ctx = l;
     l->n = l->pos = 0;
+    l->requests++;
     int rc = perform_retrying(l->b, l->easy, &req, NULL, NULL, err);
     if (rc == 0) {
         l->done = req.list_done || req.list_next[0] == '\0';

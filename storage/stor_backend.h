@@ -355,6 +355,8 @@ int stor_list_open(struct stor_backend *b, const char *prefix, const char *start
                    struct stor_lister **out, struct stor_error *err);
 int stor_list_next(struct stor_lister *l, struct stor_entry *e, struct stor_error *err);
 void stor_list_close(struct stor_lister *l);
+/* How many listing requests the lister has made so far (0 for direct ones). */
+uint64_t stor_list_requests(const struct stor_lister *l);
 
 /* Blocking single requests (one private easy handle each; not the fast path). */
 int stor_head(struct stor_backend *b, const char *key, struct stor_entry *out,

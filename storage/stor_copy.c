@@ -67,6 +67,7 @@ static void *lister_main(void *arg)
     struct stor_count *c = s->is_src ? &s->prog->listed_src : &s->prog->listed_dst;
     c->objects += n;
     c->bytes += bytes;
+    s->prog->requests[STOR_RQ_LIST] += stor_seglist_requests(sl);
     stor_progress_unlock(s->prog);
     s->rc = rc;
     stor_seglist_close(sl);

@@ -123,7 +123,13 @@ struct stor_seglist {
     struct stor_segment *segs;
     size_t nsegs, cur;
     struct stor_lister *l;
+    uint64_t requests; /* of closed listers */
 };
+
+uint64_t stor_seglist_requests(const struct stor_seglist *sl)
+{
+    return sl ? sl->requests + stor_list_requests(sl->l) : 0;
+}
 
 int stor_seglist_open(struct stor_backend *b, const struct stor_shard *s, enum stor_layout l,
                       struct stor_seglist **out, struct stor_error *err)
@@ -156,6 +162,7 @@ int stor_seglist_next(struct stor_seglist *sl, struct stor_entry *e, struct stor
             return rc;
         if (rc == 1 && (!sg->stop_before[0] || strcmp(e->key, sg->stop_before) < 0))
             return 1;
+        sl->requests += stor_list_requests(sl->l);
         stor_list_close(sl->l);
         sl->l = NULL;
         sl->cur++;

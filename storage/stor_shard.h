@@ -46,5 +46,7 @@ int stor_seglist_open(struct stor_backend *b, const struct stor_shard *s, enum s
 /* 1 and fills *e; 0 at the end; negative on error. */
 int stor_seglist_next(struct stor_seglist *sl, struct stor_entry *e, struct stor_error *err);
 void stor_seglist_close(struct stor_seglist *sl);
+/* Listing requests made so far over all segments. */
+uint64_t stor_seglist_requests(const struct stor_seglist *sl);
 
 #endif
