@@ -4,8 +4,10 @@
  * kube-apiserver words it (field path, cause reason and message), and CEL
  * rules (x-kubernetes-validations) including transition rules.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <yaml.h>
 
 #include "sim_schema.h"
 
@@ -536,6 +540,257 @@ static void non_structural_schemas_refused(void **state)
     free(ok);
 }
 
+/* ---- our CRDs and the invalid fixtures beside them */
+
+/*
+ * A minimal YAML-to-cJSON reader for the fixtures (block and flow
+ * collections, plain scalars resolved as YAML 1.2's core schema: null,
+ * true/false, integers, floats, else strings). Enough for CRDs and CRs.
+ */
+static cJSON *yaml_node(yaml_parser_t *p, yaml_event_t *ev, int depth);
+
+static cJSON *yaml_scalar(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+        (ev->data.scalar.tag && !strcmp((const char *)ev->data.scalar.tag, YAML_STR_TAG)))
+        return cJSON_CreateString(v);
+    if (!*v || !strcmp(v, "null") || !strcmp(v, "~") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
+        return cJSON_CreateNull();
+    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
+        return cJSON_CreateTrue();
+    if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
+        return cJSON_CreateFalse();
+    char *end;
+    const char *q = v + (*v == '-' || *v == '+');
+    if (isdigit((unsigned char)*q) || (*q == '.' && isdigit((unsigned char)q[1]))) {
+        double d = strtod(v, &end);
+        if (*end == '\0')
+            return cJSON_CreateNumber(d);
+    }
+    return cJSON_CreateString(v);
+}
+
+static cJSON *yaml_node(yaml_parser_t *p, yaml_event_t *ev, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    if (ev->type == YAML_SCALAR_EVENT)
+        return yaml_scalar(ev);
+    bool is_map = ev->type == YAML_MAPPING_START_EVENT;
+    if (!is_map && ev->type != YAML_SEQUENCE_START_EVENT)
+        return NULL;
+    cJSON *out = is_map ? cJSON_CreateObject() : cJSON_CreateArray();
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) {
+            cJSON_Delete(out);
+            return NULL;
+        }
+        if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&e);
+            return out;
+        }
+        if (is_map) {
+            if (e.type != YAML_SCALAR_EVENT) {
+                yaml_event_delete(&e);
+                cJSON_Delete(out);
+                return NULL;
+            }
+            char *key = strdup((const char *)e.data.scalar.value);
+            yaml_event_delete(&e);
+            yaml_event_t ve;
+            if (!key || !yaml_parser_parse(p, &ve)) {
+                free(key);
+                cJSON_Delete(out);
+                return NULL;
+            }
+            cJSON *val = yaml_node(p, &ve, depth + 1);
+            yaml_event_delete(&ve);
+            if (!val) {
+                free(key);
+                cJSON_Delete(out);
+                return NULL;
+            }
+            cJSON_AddItemToObject(out, key, val);
+            free(key);
+        } else {
+            cJSON *val = yaml_node(p, &e, depth + 1);
+            yaml_event_delete(&e);
+            if (!val) {
+                cJSON_Delete(out);
+                return NULL;
+            }
+            cJSON_AddItemToArray(out, val);
+        }
+    }
+}
+
+/* All documents of a YAML file, as a JSON array. */
+static cJSON *load_yaml(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    cJSON *docs = cJSON_CreateArray();
+    bool done = false;
+    while (!done) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e))
+            fail_msg("%s: YAML error: %s", path, p.problem ? p.problem : "?");
+        if (e.type == YAML_STREAM_END_EVENT) {
+            done = true;
+        } else if (e.type == YAML_DOCUMENT_START_EVENT) {
+            yaml_event_t root;
+            if (!yaml_parser_parse(&p, &root))
+                fail_msg("%s: YAML error", path);
+            if (root.type != YAML_DOCUMENT_END_EVENT) {
+                cJSON *doc = yaml_node(&p, &root, 0);
+                assert_non_null(doc);
+                if (!cJSON_IsNull(doc))
+                    cJSON_AddItemToArray(docs, doc);
+                else
+                    cJSON_Delete(doc);
+            }
+            yaml_event_delete(&root);
+        }
+        yaml_event_delete(&e);
+    }
+    yaml_parser_delete(&p);
+    fclose(f);
+    return docs;
+}
+
+static struct sim_schema *compile_crd_file(const char *path, cJSON **crd_out)
+{
+    cJSON *docs = load_yaml(path);
+    cJSON *crd = cJSON_DetachItemFromArray(docs, 0);
+    cJSON_Delete(docs);
+    const cJSON *v0 =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "spec"), "versions"), 0);
+    const cJSON *schema = cJSON_GetObjectItem(cJSON_GetObjectItem(v0, "schema"), "openAPIV3Schema");
+    struct sim_schema *s = NULL;
+    struct sim_field_errors errs;
+    sim_field_errors_init(&errs);
+    int rc = sim_schema_new(schema, "spec.versions[0].schema.openAPIV3Schema", &s, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        print_error("%s: %s: %s\n", path, errs.items[i].field, errs.items[i].body);
+    assert_int_equal(rc, 0);
+    sim_field_errors_free(&errs);
+    *crd_out = crd;
+    return s;
+}
+
+static void our_and_fixture_crds_compile(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "crds/storagemigrations.quaystorage.io.yaml",
+        "crds/readonlywindows.quaystorage.io.yaml",
+        "tests/fixtures/crds/quayregistries.quay.redhat.com.crd.yaml",
+        "tests/fixtures/crds/configs.imageregistry.operator.openshift.io.crd.yaml",
+        "tests/fixtures/crds/clusteroperators.config.openshift.io.crd.yaml",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", QSO_SOURCE_DIR, files[i]);
+        cJSON *crd = NULL;
+        struct sim_schema *s = compile_crd_file(path, &crd);
+        sim_schema_free(s);
+        cJSON_Delete(crd);
+    }
+}
+
+/*
+ * Each YAML file in tests/fixtures/invalid says which errors the real server gives
+ * ("# Expected error: ..." lines, in order); one document is a create, two
+ * are the stored object and an update. Unknown fields are the Strict
+ * decoding error of fieldValidation=Strict.
+ */
+static void invalid_fixtures_refused_with_expected_errors(void **state)
+{
+    (void)state;
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/tests/fixtures/invalid", QSO_SOURCE_DIR);
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/crds/storagemigrations.quaystorage.io.yaml", QSO_SOURCE_DIR);
+    cJSON *sm_crd, *row_crd;
+    struct sim_schema *sm = compile_crd_file(path, &sm_crd);
+    snprintf(path, sizeof(path), "%s/crds/readonlywindows.quaystorage.io.yaml", QSO_SOURCE_DIR);
+    struct sim_schema *row = compile_crd_file(path, &row_crd);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int checked = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 6 || strcmp(de->d_name + n - 5, ".yaml"))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        /* expected lines */
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char line[2048], want[8192] = "";
+        size_t wl = 0;
+        while (fgets(line, sizeof(line), f)) {
+            const char *tag = "# Expected error: ";
+            if (strncmp(line, tag, strlen(tag)))
+                continue;
+            wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%s%s", wl ? "\n" : "",
+                                   line + strlen(tag));
+            if (wl > 0 && want[wl - 1] == '\n')
+                want[--wl] = '\0';
+        }
+        fclose(f);
+        cJSON *docs = load_yaml(path);
+        int nd = cJSON_GetArraySize(docs);
+        cJSON *obj = cJSON_GetArrayItem(docs, nd - 1);
+        cJSON *old = nd > 1 ? cJSON_GetArrayItem(docs, 0) : NULL;
+        const char *kind = cJSON_GetObjectItem(obj, "kind")->valuestring;
+        const struct sim_schema *s = !strcmp(kind, "StorageMigration") ? sm : row;
+        struct sim_strlist unknown;
+        sim_strlist_init(&unknown);
+        assert_int_equal(sim_schema_prune(s, obj, &unknown), 0);
+        assert_int_equal(sim_schema_default(s, obj), 0);
+        if (old) {
+            assert_int_equal(sim_schema_prune(s, old, NULL), 0);
+            assert_int_equal(sim_schema_default(s, old), 0);
+        }
+        char got[8192] = "";
+        size_t gl = 0;
+        if (unknown.n) {
+            gl += (size_t)snprintf(got, sizeof(got), "strict decoding error: ");
+            for (size_t i = 0; i < unknown.n; i++) {
+                char m[512];
+                gl += (size_t)snprintf(
+                    got + gl, sizeof(got) - gl, "%s%s", i ? ", " : "",
+                    sim_schema_unknown_field_message(unknown.items[i], m, sizeof(m)));
+            }
+        } else {
+            struct sim_field_errors errs;
+            sim_field_errors_init(&errs);
+            sim_schema_validate(s, obj, old, &errs);
+            for (size_t i = 0; i < errs.n; i++)
+                gl += (size_t)snprintf(got + gl, sizeof(got) - gl, "%s%s: %s", i ? "\n" : "",
+                                       errs.items[i].field, errs.items[i].body);
+            sim_field_errors_free(&errs);
+        }
+        if (strcmp(got, want) != 0)
+            fail_msg("%s:\n got: %s\nwant: %s", de->d_name, got, want);
+        sim_strlist_free(&unknown);
+        cJSON_Delete(docs);
+        checked++;
+    }
+    closedir(d);
+    assert_true(checked >= 10);
+    sim_schema_free(sm);
+    sim_schema_free(row);
+    cJSON_Delete(sm_crd);
+    cJSON_Delete(row_crd);
+}
+
 static int setup(void **state)
 {
     *state = compile(spec_schema);
@@ -572,6 +827,8 @@ int main(void)
         cmocka_unit_test(unsupported_cel_refuses_the_crd),
         cmocka_unit_test(transition_rule_under_set_list_refused),
         cmocka_unit_test(non_structural_schemas_refused),
+        cmocka_unit_test(our_and_fixture_crds_compile),
+        cmocka_unit_test(invalid_fixtures_refused_with_expected_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
