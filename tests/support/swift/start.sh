@@ -21,6 +21,7 @@
 #   AWS_ACCESS_KEY_ID2 AWS_SECRET_ACCESS_KEY2 AWS_RO_ACCESS_KEY_ID
 #   AWS_RO_SECRET_ACCESS_KEY             (S3 access key = "<account>:<user>")
 #   SWIFT_INFO_URL SWIFT_PROXY_PORT SWIFT_PROXY_LOG SWIFT_STATE_DIR
+#   SWIFT_MEMCACHED_PORT   (tests flush it to make every token expire)
 #
 # The servers stop by themselves: a watchdog runs stop.sh after --max-seconds
 # (default $QSO_SWIFT_MAX_SECONDS or 1800) or as soon as --parent-pid is gone.
@@ -205,6 +206,7 @@ base=http://127.0.0.1:$QSO_TPL_PROXY_PORT
   echo "SWIFT_STATE_DIR='$state'"
   echo "SWIFT_PROXY_PORT='$QSO_TPL_PROXY_PORT'"
   echo "SWIFT_PROXY_LOG='$log/proxy.log'"
+  echo "SWIFT_MEMCACHED_PORT='$QSO_TPL_MEMCACHED_PORT'"
   echo "SWIFT_INFO_URL='$base/info'"
   echo "SWIFT_AUTH_URL='$base/auth/v1.0'"
   echo "SWIFT_USER='$QSO_TPL_ACCOUNT:$QSO_TPL_USER1'"
