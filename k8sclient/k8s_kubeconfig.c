@@ -38,6 +38,7 @@
 #define KC_MAX_FILES     64          /* files in one ':'-separated list */
 #define KC_MAX_PATHS_LEN 65536u      /* length of that list */
 #define KC_WHERE         64          /* "contexts[123456].context" */
+#define KC_MAX_DEPTH     64          /* YAML nesting; a kubeconfig uses about six */
 
 enum { KC_CLUSTER, KC_USER, KC_CONTEXT, KC_KINDS };
 static const char *const kc_list_key[KC_KINDS] = {"clusters", "users", "contexts"};
@@ -64,6 +65,10 @@ struct kc_set {
     struct kc_entry *ent[KC_KINDS];
     size_t nent[KC_KINDS];
     size_t cap[KC_KINDS];
+    /* Name lookup: open addressing over entry indices + 1 (0 is empty), kept
+     * at most half full; kubeconfigs of thousands of contexts exist. */
+    size_t *slots[KC_KINDS];
+    size_t nslots[KC_KINDS];
     const char *current_context;
     struct kc_file *cc_file; /* the file that set current-context */
     char *sources;           /* loaded files joined with ':' */
@@ -180,27 +185,62 @@ static int kc_bool(struct kc_file *f, yaml_node_t *map, const char *where, const
                          where, key, kc_line(n));
 }
 
+static size_t kc_hash(const char *name)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 1099511628211u;
+    return h;
+}
+
 static struct kc_entry *kc_find(struct kc_set *s, int kind, const char *name)
 {
-    for (size_t i = 0; i < s->nent[kind]; i++)
-        if (strcmp(s->ent[kind][i].name, name) == 0)
-            return &s->ent[kind][i];
+    if (!s->nslots[kind])
+        return NULL;
+    size_t mask = s->nslots[kind] - 1;
+    for (size_t i = kc_hash(name) & mask; s->slots[kind][i]; i = (i + 1) & mask) {
+        struct kc_entry *e = &s->ent[kind][s->slots[kind][i] - 1];
+        if (strcmp(e->name, name) == 0)
+            return e;
+    }
     return NULL;
 }
 
+static void kc_slot_put(size_t *slots, size_t nslots, const char *name, size_t value)
+{
+    size_t i = kc_hash(name) & (nslots - 1);
+    while (slots[i])
+        i = (i + 1) & (nslots - 1);
+    slots[i] = value;
+}
+
+/* Adds an entry whose name is not in the view yet. */
 static int kc_add(struct kc_set *s, int kind, const struct kc_entry *e, struct k8s_error *err)
 {
     if (s->nent[kind] == s->cap[kind]) {
         size_t cap = s->cap[kind] ? s->cap[kind] * 2 : 16;
         struct kc_entry *p = realloc(s->ent[kind], cap * sizeof(*p));
         if (!p)
-            return k8s_error_set(err, K8S_ENOMEM, "out of memory indexing kubeconfig %s",
-                                 e->file->path);
+            goto nomem;
         s->ent[kind] = p;
         s->cap[kind] = cap;
     }
+    if ((s->nent[kind] + 1) * 2 > s->nslots[kind]) {
+        size_t n = s->nslots[kind] ? s->nslots[kind] * 2 : 64;
+        size_t *slots = calloc(n, sizeof(*slots));
+        if (!slots)
+            goto nomem;
+        for (size_t i = 0; i < s->nent[kind]; i++)
+            kc_slot_put(slots, n, s->ent[kind][i].name, i + 1);
+        free(s->slots[kind]);
+        s->slots[kind] = slots;
+        s->nslots[kind] = n;
+    }
     s->ent[kind][s->nent[kind]++] = *e;
+    kc_slot_put(s->slots[kind], s->nslots[kind], e->name, s->nent[kind]);
     return 0;
+nomem:
+    return k8s_error_set(err, K8S_ENOMEM, "out of memory indexing kubeconfig %s", e->file->path);
 }
 
 /* Checks a file's structure and adds its entries to the merged view. */
@@ -315,10 +355,75 @@ static void kc_set_free(struct kc_set *s)
         return;
     for (size_t i = 0; i < s->nfiles; i++)
         kc_file_free(&s->files[i]);
-    for (int k = 0; k < KC_KINDS; k++)
+    for (int k = 0; k < KC_KINDS; k++) {
         free(s->ent[k]);
+        free(s->slots[k]);
+    }
     free(s->sources);
     free(s);
+}
+
+static int kc_parser_error(const yaml_parser_t *parser, const char *path, struct k8s_error *err)
+{
+    if (parser->error == YAML_MEMORY_ERROR)
+        return k8s_error_set(err, K8S_ENOMEM, "out of memory parsing kubeconfig %s", path);
+    /* libyaml's problem and context strings are fixed texts, never file content. */
+    const char *problem = parser->problem ? parser->problem : "invalid YAML";
+    unsigned long line = (unsigned long)parser->problem_mark.line + 1;
+    unsigned long col = (unsigned long)parser->problem_mark.column + 1;
+    if (parser->context)
+        return k8s_error_set(err, K8S_ECONFIG,
+                             "%s: YAML syntax error at line %lu, column %lu: %s (%s at line %lu)",
+                             path, line, col, problem, parser->context,
+                             (unsigned long)parser->context_mark.line + 1);
+    return k8s_error_set(err, K8S_ECONFIG, "%s: YAML syntax error at line %lu, column %lu: %s",
+                         path, line, col, problem);
+}
+
+/*
+ * A first pass over the events that refuses nesting deeper than KC_MAX_DEPTH.
+ * libyaml's cost grows with the square of the nesting depth (a 16 MiB file of
+ * '[' would take hours), and no kubeconfig nests more than a few levels; this
+ * pass stops as soon as the limit is crossed, so it stays linear.
+ */
+static int kc_check_depth(const char *buf, size_t len, const char *path, struct k8s_error *err)
+{
+    int rc = 0;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return k8s_error_set(err, K8S_ENOMEM, "out of memory parsing kubeconfig %s", path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    int depth = 0, done = 0;
+    while (!done && rc == 0) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = kc_parser_error(&parser, path, err);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > KC_MAX_DEPTH)
+                rc = k8s_error_set(err, K8S_ECONFIG, "%s: nested deeper than %d levels at line %lu",
+                                   path, KC_MAX_DEPTH, (unsigned long)ev.start_mark.line + 1);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_SCALAR_EVENT:
+            explicit_bzero(ev.data.scalar.value, ev.data.scalar.length);
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
 }
 
 /* Reads, parses and indexes one file. With `missing_ok`, a file that does not
@@ -349,6 +454,8 @@ static int kc_load_file(struct kc_set *s, const char *path, int missing_ok, stru
         rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading kubeconfig %s", path);
         goto out;
     }
+    if ((rc = kc_check_depth(buf, len, path, err)))
+        goto out;
     if (!yaml_parser_initialize(&parser)) {
         rc = k8s_error_set(err, K8S_ENOMEM, "out of memory parsing kubeconfig %s", path);
         goto out;
@@ -356,23 +463,7 @@ static int kc_load_file(struct kc_set *s, const char *path, int missing_ok, stru
     parser_ready = 1;
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     if (!yaml_parser_load(&parser, &f->doc)) {
-        if (parser.error == YAML_MEMORY_ERROR) {
-            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory parsing kubeconfig %s", path);
-        } else if (parser.context) {
-            rc = k8s_error_set(err, K8S_ECONFIG,
-                               "%s: YAML syntax error at line %lu, column %lu: %s (%s at line "
-                               "%lu)",
-                               path, (unsigned long)parser.problem_mark.line + 1,
-                               (unsigned long)parser.problem_mark.column + 1,
-                               parser.problem ? parser.problem : "invalid YAML", parser.context,
-                               (unsigned long)parser.context_mark.line + 1);
-        } else {
-            rc =
-                k8s_error_set(err, K8S_ECONFIG, "%s: YAML syntax error at line %lu, column %lu: %s",
-                              path, (unsigned long)parser.problem_mark.line + 1,
-                              (unsigned long)parser.problem_mark.column + 1,
-                              parser.problem ? parser.problem : "invalid YAML");
-        }
+        rc = kc_parser_error(&parser, path, err);
         goto out;
     }
     f->has_doc = 1;

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "k8s_buf.h"
 #include "k8s_config.h"
 #include "k8s_token.h"
 
@@ -850,6 +851,58 @@ static void yaml_syntax_error_names_file_and_line(void **state)
     load_fails(path, NULL, K8S_ECONFIG, want, NULL);
 }
 
+static void deep_nesting_is_refused_naming_the_line(void **state)
+{
+    struct env *e = *state;
+    /* libyaml's cost is quadratic in depth; a 1 MiB file of '[' must fail fast. */
+    size_t depth = 1u << 20;
+    char *text = malloc(2 * depth + 16);
+    assert_non_null(text);
+    memcpy(text, "a: 1\nb: ", 8);
+    memset(text + 8, '[', depth);
+    memset(text + 8 + depth, ']', depth);
+    memcpy(text + 8 + 2 * depth, "\n", 2);
+    const char *path = in_dir(e, "deep");
+    write_file(path, text);
+    free(text);
+    load_fails(path, NULL, K8S_ECONFIG, path, "nested deeper than 64 levels at line 2", NULL);
+}
+
+static void thousands_of_entries_resolve_by_name(void **state)
+{
+    struct env *e = *state;
+    const int n = 5000;
+    struct k8s_buf b;
+    k8s_buf_init(&b, 8u << 20);
+    assert_int_equal(k8s_buf_appendf(&b, "clusters:\n"), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(
+            k8s_buf_appendf(&b, "- name: c%d\n  cluster: {server: 'https://c%d'}\n", i, i), 0);
+    assert_int_equal(k8s_buf_appendf(&b, "users:\n"), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(k8s_buf_appendf(&b, "- name: u%d\n  user: {token: t%d}\n", i, i), 0);
+    assert_int_equal(k8s_buf_appendf(&b, "contexts:\n"), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(k8s_buf_appendf(&b, "- name: x%d\n  context: {cluster: c%d, user: u%d}\n",
+                                         i, (i * 7) % n, (i * 13) % n),
+                         0);
+    assert_int_equal(k8s_buf_appendf(&b, "current-context: x%d\n", n - 1), 0);
+    const char *path = in_dir(e, "big");
+    write_file(path, b.data);
+    k8s_buf_free(&b);
+    struct k8s_config *cfg = load_ok(path, NULL);
+    char want[64];
+    snprintf(want, sizeof(want), "https://c%d", ((n - 1) * 7) % n);
+    assert_string_equal(cfg->server, want);
+    snprintf(want, sizeof(want), "t%d", ((n - 1) * 13) % n);
+    assert_string_equal(cfg->token, want);
+    k8s_config_free(cfg);
+    cfg = load_ok(path, "x1234");
+    assert_string_equal(cfg->server, "https://c3638"); /* 1234 * 7 % 5000 */
+    assert_string_equal(cfg->token, "t1042");          /* 1234 * 13 % 5000 */
+    k8s_config_free(cfg);
+}
+
 static void wrong_types_name_the_field(void **state)
 {
     struct env *e = *state;
@@ -1230,6 +1283,8 @@ int main(void)
         T(ca_data_without_a_certificate_is_refused),
         T(yaml_syntax_error_names_file_and_line),
         T(wrong_types_name_the_field),
+        T(deep_nesting_is_refused_naming_the_line),
+        T(thousands_of_entries_resolve_by_name),
         T(duplicate_names_and_keys_in_one_file_are_refused),
         T(unreadable_files_give_io_errors_naming_them),
         T(missing_referenced_files_name_the_field_and_file),
