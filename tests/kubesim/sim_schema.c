@@ -760,6 +760,10 @@ static int compile_rules(struct check_ctx *c, const cJSON *node, struct path *p,
                 cerr(c, SIM_FE_INVALID, p, "messageExpression", rv.p, detail);
             }
         }
+        if (cJSON_IsTrue(get(def, "optionalOldSelf")))
+            /* needs CEL optionals (oldSelf.hasValue()): outside our subset, so refused */
+            cerr(c, SIM_FE_INVALID, p, "optionalOldSelf", rv.p,
+                 "unsupported construct: optionalOldSelf is outside the simulator's CEL subset");
         if (r->message && strchr(r->message, '\n'))
             cerr(c, SIM_FE_INVALID, p, "message", rv.p, "message must not contain line breaks");
         if (r->reason) {

@@ -498,6 +498,11 @@ static void unsupported_cel_refuses_the_crd(void **state)
                           "\"properties\":{\"a\":{\"type\":\"string\"}},"
                           "\"x-kubernetes-validations\":[{\"rule\":\"self.b == 'x'\"}]}}}",
                           "compilation failed: ERROR: <input>:1:6: undefined field 'b'");
+    assert_check_contains("{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\","
+                          "\"x-kubernetes-validations\":[{\"rule\":\"oldSelf.hasValue()\","
+                          "\"optionalOldSelf\":true}]}}}",
+                          "x-kubernetes-validations[0].optionalOldSelf: Invalid value: "
+                          "apiextensions.ValidationRule{Rule:\"oldSelf.hasValue()\"");
 }
 
 static void transition_rule_under_set_list_refused(void **state)
