@@ -173,6 +173,23 @@ static void minimum_and_maximum_refused(void **state)
     assert_valid(s, OBJ("{\"target\":\"t\",\"ratio\":0}"));
 }
 
+static void multiple_of_and_exclusive_minimum_refused(void **state)
+{
+    (void)state;
+    struct sim_schema *s =
+        compile("{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
+                "\"multipleOf\":5,\"minimum\":0,\"exclusiveMinimum\":true},"
+                "\"big\":{\"type\":\"number\",\"maximum\":1000000}}}");
+    assert_valid(s, "{\"n\":10}");
+    assert_errors(s, "{\"n\":7}", NULL, "n: Invalid value: 7: n in body should be a multiple of 5");
+    assert_errors(s, "{\"n\":0}", NULL, "n: Invalid value: 0: n in body should be greater than 0");
+    /* limits print as Go's %v of a float64 */
+    assert_errors(s, "{\"big\":2000000.5}", NULL,
+                  "big: Invalid value: 2.0000005e+06: big in body should be less than or equal to "
+                  "1e+06");
+    sim_schema_free(s);
+}
+
 static void string_length_and_pattern_refused(void **state)
 {
     struct sim_schema *s = *state;
@@ -816,6 +833,7 @@ int main(void)
         cmocka_unit_test(enum_refused_with_supported_values),
         cmocka_unit_test(type_mismatch_refused),
         cmocka_unit_test(minimum_and_maximum_refused),
+        cmocka_unit_test(multiple_of_and_exclusive_minimum_refused),
         cmocka_unit_test(string_length_and_pattern_refused),
         cmocka_unit_test(item_and_property_counts_refused),
         cmocka_unit_test(list_map_duplicate_keys_refused),
