@@ -30,7 +30,9 @@
 #include <curl/curl.h>
 
 #include "stor_backend.h"
+#include "stor_copy.h"
 #include "stor_internal.h"
+#include "stor_sigv4.h"
 
 extern char **environ;
 
@@ -120,14 +122,14 @@ static size_t raw_read(char *buf, size_t s, size_t n, void *ud)
 }
 
 /* method on <storage URL of account 1>/<path>, optional body and one extra header. */
-static long raw_once(const char *method, const char *path, const char *body, const char *header,
-                     struct raw_resp *out)
+static long raw_at(const char *storage_url, const char *token, const char *method, const char *path,
+                   const char *body, const char *header, struct raw_resp *out)
 {
     CURL *c = curl_easy_init();
     assert_non_null(c);
     char url[2048], tok[400];
-    snprintf(url, sizeof(url), "%s/%s", env_get("SWIFT_STORAGE_URL"), path);
-    snprintf(tok, sizeof(tok), "X-Auth-Token: %s", g_env.token);
+    snprintf(url, sizeof(url), "%s/%s", storage_url, path);
+    snprintf(tok, sizeof(tok), "X-Auth-Token: %s", token);
     struct curl_slist *h = curl_slist_append(NULL, tok);
     if (header)
         h = curl_slist_append(h, header);
@@ -168,6 +170,12 @@ static long raw_once(const char *method, const char *path, const char *body, con
 
 static void raw_auth(void);
 
+static long raw_once(const char *method, const char *path, const char *body, const char *header,
+                     struct raw_resp *out)
+{
+    return raw_at(env_get("SWIFT_STORAGE_URL"), g_env.token, method, path, body, header, out);
+}
+
 /* raw_once, with a new token when the old one was lost (a test flushes
  * tempauth's tokens on purpose). */
 static long raw(const char *method, const char *path, const char *body, const char *header,
@@ -191,30 +199,38 @@ static void raw_free(struct raw_resp *r)
     stor_buf_free(&r->headers);
 }
 
-static void raw_auth(void)
+/* A tempauth token for user/key (the test's own requests). 0 or -1. */
+static int fetch_token(const char *user, const char *key, char *tok, size_t cap)
 {
     CURL *c = curl_easy_init();
     char u[600], k[600];
-    snprintf(u, sizeof(u), "X-Auth-User: %s", env_get("SWIFT_USER"));
-    snprintf(k, sizeof(k), "X-Auth-Key: %s", env_get("SWIFT_KEY"));
+    snprintf(u, sizeof(u), "X-Auth-User: %s", user);
+    snprintf(k, sizeof(k), "X-Auth-Key: %s", key);
     struct curl_slist *h = curl_slist_append(NULL, u);
     h = curl_slist_append(h, k);
     struct stor_req r;
     memset(&r, 0, sizeof(r));
     stor_buf_init(&r.resp_headers, 1u << 20);
+    stor_buf_init(&r.resp_body, 1u << 20);
     curl_easy_setopt(c, CURLOPT_URL, env_get("SWIFT_AUTH_URL"));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, raw_collect);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.resp_headers);
-    stor_buf_init(&r.resp_body, 1u << 20);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, raw_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.resp_body);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    assert_true(stor_req_header(&r, "x-auth-token", g_env.token, sizeof(g_env.token)));
+    int ok = curl_easy_perform(c) == CURLE_OK && stor_req_header(&r, "x-auth-token", tok, cap);
     stor_buf_free(&r.resp_headers);
     stor_buf_free(&r.resp_body);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    return ok ? 0 : -1;
+}
+
+static void raw_auth(void)
+{
+    assert_int_equal(
+        fetch_token(env_get("SWIFT_USER"), env_get("SWIFT_KEY"), g_env.token, sizeof(g_env.token)),
+        0);
 }
 
 /* ---- fixture: one Swift for the whole file ---- */
@@ -262,13 +278,19 @@ static int group_setup(void **state)
     setenv("QSOT_BAD_AUTH", env_get("SWIFT_AUTH_URL"), 1);
     setenv("QSOT_BAD_SWIFT_USER", env_get("SWIFT_USER"), 1);
     setenv("QSOT_BAD_SWIFT_KEY", "not-the-key", 1);
-    const char *containers[] = {"basic", "list", "dlo", "slo", "copy-a", "copy-b", "abort"};
+    const char *containers[] = {"basic",  "list",  "dlo",      "slo",     "copy-a",
+                                "copy-b", "abort", "quay-src", "dlo-segs"};
     for (size_t i = 0; i < sizeof(containers) / sizeof(containers[0]); i++) {
         long st = raw("PUT", containers[i], "", NULL, NULL);
         if (st != 201 && st != 202)
             return -1;
     }
-    return 0;
+    /* Account 2's container for the engine test. */
+    char tok2[256];
+    if (fetch_token(env_get("SWIFT_USER2"), env_get("SWIFT_KEY2"), tok2, sizeof(tok2)))
+        return -1;
+    long st = raw_at(env_get("SWIFT_STORAGE_URL2"), tok2, "PUT", "quay-dst", "", NULL, NULL);
+    return st == 201 || st == 202 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -788,6 +810,110 @@ static void test_missing_container_and_reader_errors(void **state)
     stor_backend_close(b);
 }
 
+/* Key of a Quay blob: sha256/<xx>/<hex digest of the content>. */
+static void blob_key(const void *data, size_t len, char *key, size_t cap)
+{
+    char hex[65];
+    stor_sha256_hex(data, len, hex);
+    snprintf(key, cap, "sha256/%.2s/%s", hex, hex);
+}
+
+static void run_copy(struct stor_backend *src, struct stor_backend *dst, struct stor_progress *prog)
+{
+    struct stor_copy_opts o;
+    memset(&o, 0, sizeof(o));
+    o.pool.concurrency = 4;
+    o.pool.verify_content = 1;
+    o.pool.max_attempts = 6;
+    o.pool.backoff_base_s = 0.05;
+    o.pool.backoff_max_s = 1;
+    o.layout = STOR_LAYOUT_QUAY;
+    o.shard.index = 0;
+    o.shard.count = 1;
+    struct stor_error err;
+    assert_int_equal(stor_progress_init(prog, "copy", NULL, 3600), 0);
+    int rc = stor_copy_run(src, dst, &o, prog, &err);
+    if (rc)
+        fail_msg("copy: %s", err.message);
+}
+
+static void test_engine_streams_a_quay_store_between_two_accounts(void **state)
+{
+    (void)state;
+    /* Account 1: three small blobs, a blob Quay's driver stored as a DLO, a
+     * 6 MiB blob, and an upload session that is never copied. */
+    char keys[5][100];
+    const char *small[3] = {"alpha", "bravo-bravo", "charlie-charlie-charlie"};
+    char path[300];
+    for (int i = 0; i < 3; i++) {
+        blob_key(small[i], strlen(small[i]), keys[i], sizeof(keys[i]));
+        snprintf(path, sizeof(path), "quay-src/registry/%s", keys[i]);
+        assert_int_equal(raw("PUT", path, small[i], NULL, NULL), 201);
+    }
+    const char *dlo = "first-second";
+    blob_key(dlo, strlen(dlo), keys[3], sizeof(keys[3]));
+    assert_int_equal(raw("PUT", "dlo-segs/u2/1", "first-", NULL, NULL), 201);
+    assert_int_equal(raw("PUT", "dlo-segs/u2/2", "second", NULL, NULL), 201);
+    snprintf(path, sizeof(path), "quay-src/registry/%s", keys[3]);
+    assert_int_equal(raw("PUT", path, "", "X-Object-Manifest: dlo-segs/u2/", NULL), 201);
+    size_t big_len = 6u << 20;
+    unsigned char *big = pattern(big_len, 7);
+    blob_key(big, big_len, keys[4], sizeof(keys[4]));
+    struct stor_backend *src = open_spec("swift://quay-src/registry/", "QSOT_A1_");
+    struct stor_error err;
+    assert_int_equal(put_bytes(src, keys[4], big, big_len, &err), 0);
+    assert_int_equal(raw("PUT", "quay-src/registry/uploads/session-1", "partial", NULL, NULL), 201);
+
+    /* Account 2, with SLOs above 1 MiB so the big blob goes in parts. */
+    struct stor_backend *dst =
+        open_spec("swift://quay-dst/registry/?multipart_threshold=1048576", "QSOT_A2_");
+    struct stor_progress prog;
+    run_copy(src, dst, &prog);
+    assert_int_equal(prog.done.objects, 5);
+    assert_int_equal(prog.failed.objects, 0);
+    assert_int_equal(prog.server_side, 0); /* two accounts: streamed */
+    assert_int_equal(prog.skipped.objects, 1);
+    stor_progress_destroy(&prog);
+
+    /* Everything arrived whole, the DLO as a plain object of its real size. */
+    size_t sizes[5] = {strlen(small[0]), strlen(small[1]), strlen(small[2]), strlen(dlo), big_len};
+    for (int i = 0; i < 5; i++) {
+        struct stor_entry e;
+        assert_int_equal(stor_head(dst, keys[i], &e, &err), 0);
+        assert_int_equal(e.size, sizes[i]);
+    }
+    struct stor_buf got;
+    stor_buf_init(&got, 16u << 20);
+    assert_int_equal(stor_get(dst, keys[3], 0, 0, buf_sink, &got, &err), 0);
+    assert_string_equal(got.data, dlo);
+    stor_buf_reset(&got);
+    assert_int_equal(stor_get(dst, keys[4], 0, 0, buf_sink, &got, &err), 0);
+    assert_int_equal(got.len, big_len);
+    assert_memory_equal(got.data, big, big_len);
+    stor_buf_free(&got);
+    struct stor_entry e;
+    assert_int_equal(stor_head(dst, "uploads/session-1", &e, &err), STOR_ENOTFOUND);
+    struct stor_backend *segs = open_spec("swift://quay-dst_segments/", "QSOT_A2_");
+    struct stor_lister *l = NULL;
+    assert_int_equal(stor_list_open(segs, "", NULL, &l, &err), 0);
+    int nseg = 0;
+    while (stor_list_next(l, &e, &err) == 1)
+        nseg++;
+    assert_int_equal(nseg, 2); /* 5 MiB + 1 MiB */
+    stor_list_close(l);
+    stor_backend_close(segs);
+
+    /* A second pass finds everything in place, the DLO after its HEAD. */
+    run_copy(src, dst, &prog);
+    assert_int_equal(prog.done.objects, 0);
+    assert_int_equal(prog.same.objects, 5);
+    assert_int_equal(prog.failed.objects, 0);
+    stor_progress_destroy(&prog);
+    free(big);
+    stor_backend_close(src);
+    stor_backend_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -802,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_a_lost_token_is_renewed_and_the_request_retried),
         cmocka_unit_test(test_copies_server_side_within_one_account_only),
         cmocka_unit_test(test_missing_container_and_reader_errors),
+        cmocka_unit_test(test_engine_streams_a_quay_store_between_two_accounts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
