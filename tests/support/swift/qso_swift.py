@@ -14,6 +14,11 @@ that are awkward in shell:
                           swift-ring-builder's own code (swift.cli.ringbuilder)
                           in this one process: nine separate
                           swift-ring-builder runs cost seconds of start-up
+  listening PID:PORT...   exit 0 when each PID itself holds the socket
+                          listening on 127.0.0.1:PORT: a healthcheck that
+                          answers may come from another cluster's server that
+                          took a port first (Swift retries a failed bind for
+                          bind_timeout seconds instead of exiting)
   server KIND CONF SWIFT_CONF
                           run one Swift server (proxy, object, container,
                           account) from CONF, reading the cluster-wide
@@ -141,6 +146,41 @@ def _rings(etc, specs):
     return 0
 
 
+def _listening_inodes(port):
+    inodes = set()
+    want = '0100007F:%04X' % port
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            # local_address, state 0A = LISTEN, inode
+            if fields[1] == want and fields[3] == '0A':
+                inodes.add(fields[9])
+    return inodes
+
+
+def _listening(specs):
+    for spec in specs:
+        pid, port = spec.split(':')
+        inodes = _listening_inodes(int(port))
+        if not inodes:
+            return 1
+        held = set()
+        try:
+            for fd in os.listdir('/proc/%s/fd' % pid):
+                try:
+                    link = os.readlink('/proc/%s/fd/%s' % (pid, fd))
+                except OSError:
+                    continue
+                if link.startswith('socket:['):
+                    held.add(link[8:-1])
+        except OSError:
+            return 1
+        if not inodes & held:
+            return 1
+    return 0
+
+
 def _server(kind, conf_path, swift_conf):
     # Our own group at once: a proxy with workers sends SIGTERM to its whole
     # process group when it stops (os.killpg(0, ...)), which must never
@@ -188,13 +228,15 @@ def main(argv):
         os.execv(argv[2], argv[2:])
     if len(argv) >= 4 and argv[1] == 'rings':
         return _rings(argv[2], argv[3:])
+    if len(argv) >= 3 and argv[1] == 'listening':
+        return _listening(argv[2:])
     if len(argv) == 4 and argv[1] == 'render':
         return _render(argv[2], argv[3])
     if len(argv) == 5 and argv[1] == 'server' and \
             argv[2] in ('proxy', 'object', 'container', 'account'):
         return _server(argv[2], argv[3], argv[4])
     sys.stderr.write('usage: qso_swift.py ports N | render TEMPLATE OUT | '
-                     'rings ETC KIND:PORT... | '
+                     'rings ETC KIND:PORT... | listening PID:PORT... | '
                      'server proxy|object|container|account CONF SWIFT_CONF | '
                      'exec PROG ARG...\n')
     return 2

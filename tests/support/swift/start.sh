@@ -170,6 +170,16 @@ attempt() {
     sleep 0.1
   done
 
+  # Each port must be ours: a port taken by someone else between picking and
+  # binding leaves our server retrying its bind while the other answers.
+  local owners=()
+  for kind in memcached account container object proxy; do
+    local -n port_ref="p_$kind"
+    owners+=("$(cat "$run/$kind.pid"):$port_ref")
+    unset -n port_ref
+  done
+  "${py[@]}" listening "${owners[@]}" || { echo "start.sh: a port was taken by another process" >&2; return 1; }
+
   # /info must publish s3api, and every user must authenticate (this goes
   # through memcached, and the account HEAD through the account server).
   local info
