@@ -39,6 +39,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(s);
     }
     sim_cel_program_free(prog);
+    prog = NULL;
+    /* again with a schema, so the compile-time field checks and typed values run too */
+    static const char schema_json[] =
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+        "\"s\":{\"type\":\"string\"},\"l\":{\"type\":\"array\",\"x-kubernetes-list-type\":"
+        "\"set\",\"items\":{\"type\":\"integer\"}},\"m\":{\"type\":\"object\","
+        "\"additionalProperties\":{\"type\":\"string\"}},\"d\":{\"type\":\"number\"},"
+        "\"t\":{\"type\":\"string\",\"format\":\"date-time\"},\"o\":{\"type\":\"object\","
+        "\"x-kubernetes-preserve-unknown-fields\":true}}}";
+    cJSON *schema = cJSON_Parse(schema_json);
+    if (sim_cel_compile(src, schema, SIM_CEL_RESOURCE_ROOT, &prog, err, sizeof(err)) == 0) {
+        bool r;
+        sim_cel_eval_bool(prog, self, self, schema, &r, err, sizeof(err));
+    }
+    sim_cel_program_free(prog);
+    cJSON_Delete(schema);
     cJSON_Delete(self);
     free(src);
     return 0;
