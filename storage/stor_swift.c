@@ -697,6 +697,17 @@ static int swift_setup(struct stor_backend *sb, CURL *easy, struct stor_req *req
     const char *prefix = sb->spec.prefix;
     const char *container = sb->spec.bucket;
 
+    /* A page is known to be the last when it is short, which holds only if
+     * we never ask for more than the cluster's container_listing_limit
+     * (beyond it Swift answers 412): learn it from /info before the first
+     * page. Listing threads may block; this happens once. */
+    pthread_mutex_lock(&b->lock);
+    int limits_known = b->limits_known;
+    pthread_mutex_unlock(&b->lock);
+    if (req->op == STOR_OP_LIST && !limits_known) {
+        struct stor_limits ignored;
+        swift_limits(sb, &ignored, err);
+    }
     pthread_mutex_lock(&b->lock);
     stor_strlcpy(storage, b->storage_url, sizeof(storage));
     stor_strlcpy(token, b->token, sizeof(token));
@@ -992,6 +1003,30 @@ static int swift_finish(struct stor_backend *sb, CURL *easy, struct stor_req *re
     case STOR_OP_DELETE:
         return ok ? 0 : swift_error(b, req, err, "DELETE", 0);
     case STOR_OP_LIST: {
+        if (req->status == 412 && req->resp_body.data) {
+            /* "Maximum limit is N": a cluster that hides /info and allows
+             * fewer than we asked for. Ask for N from now on. */
+            const char *m = strstr(req->resp_body.data, "limit is ");
+            uint64_t lim = 0;
+            char num[24];
+            if (m) {
+                m += 9;
+                size_t nl = strspn(m, "0123456789");
+                if (nl > 0 && nl < sizeof(num)) {
+                    memcpy(num, m, nl);
+                    num[nl] = '\0';
+                    stor_parse_u64(num, &lim);
+                }
+            }
+            pthread_mutex_lock(&b->lock);
+            int smaller = lim > 0 && lim < b->page_size;
+            if (smaller)
+                b->page_size = (unsigned)lim;
+            pthread_mutex_unlock(&b->lock);
+            if (smaller)
+                return stor_error_set(err, STOR_ERETRY, "listing page size lowered to %llu",
+                                      (unsigned long long)lim);
+        }
         if (!ok)
             return swift_error(b, req, err, "LIST", req->status == 404 ? STOR_ENOBUCKET : 0);
         pthread_mutex_lock(&b->lock);
