@@ -989,35 +989,65 @@ static bool is_macro_name(const char *name, enum comp_kind *kind)
 
 /* ----- compile-time schema tracking (undefined field checks) */
 
+/*
+ * Whether a schema node has a CEL type on a real server (SchemaDeclType): a
+ * type, or int-or-string; an array needs typed items. Untyped nodes (say,
+ * preserve-unknown-fields without a type) are not declared, so not selectable.
+ */
+static bool schema_has_cel_type(const cJSON *schema)
+{
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "x-kubernetes-int-or-string")))
+        return true;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+    if (!cJSON_IsString(type))
+        return false;
+    if (!strcmp(type->valuestring, "array"))
+        return schema_has_cel_type(cJSON_GetObjectItemCaseSensitive(schema, "items"));
+    return true;
+}
+
+/*
+ * The schema of field `key` of a value typed by `schema`. *undefined when
+ * the real server's type checker refuses the selection: objects expose only
+ * their declared, typed properties (x-kubernetes-preserve-unknown-fields does
+ * not make unknown fields visible to CEL); maps (additionalProperties) expose
+ * any key; int-or-string and untyped values are dynamic.
+ */
 static const cJSON *schema_prop(const cJSON *schema, const char *key, bool *known, bool *undefined)
 {
     *known = false;
     *undefined = false;
     if (!schema)
         return NULL;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "x-kubernetes-int-or-string")))
+        return NULL;
     const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
     const cJSON *ap = cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties");
-    if (cJSON_IsObject(props)) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(props, key);
-        if (c) {
-            *known = true;
-            return c;
-        }
-    }
     if (cJSON_IsObject(ap)) {
         *known = true;
         return ap;
     }
-    if (cJSON_IsTrue(
-            cJSON_GetObjectItemCaseSensitive(schema, "x-kubernetes-preserve-unknown-fields")) ||
-        cJSON_IsTrue(ap))
-        return NULL;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
-    if (cJSON_IsString(type) && !strcmp(type->valuestring, "object"))
-        *undefined = true;
-    else if (cJSON_IsString(type))
-        *undefined = true; /* selecting a field of a scalar or list */
+    if (!cJSON_IsString(type))
+        return NULL; /* dynamic */
+    if (!strcmp(type->valuestring, "object")) {
+        const cJSON *c =
+            cJSON_IsObject(props) ? cJSON_GetObjectItemCaseSensitive(props, key) : NULL;
+        if (c && schema_has_cel_type(c)) {
+            *known = true;
+            return c;
+        }
+    }
+    *undefined = true;
     return NULL;
+}
+
+/* True when the schema makes a value an object type (declared fields), not a map. */
+static bool schema_is_object_type(const cJSON *schema)
+{
+    const cJSON *type = schema ? cJSON_GetObjectItemCaseSensitive(schema, "type") : NULL;
+    return cJSON_IsString(type) && !strcmp(type->valuestring, "object") &&
+           !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties"));
 }
 
 /* The static schema of an expression, when it is a path rooted at self/oldSelf. */
@@ -1229,6 +1259,17 @@ static struct node *parse_member_call_or_macro(struct parser *p, size_t pos, con
             perr(p, SIM_CEL_EUNSUPPORTED, var_pos,
                  "unsupported construct: macro variable shadowing '%s'", var);
             return NULL;
+        }
+        if (p->schema) {
+            bool root;
+            const cJSON *ts = static_schema(p, target, &root);
+            if (ts && schema_is_object_type(ts) && !p->check_rc) {
+                p->check_rc = SIM_CEL_ECOMPILE;
+                p->check_pos = pos;
+                snprintf(p->check_msg, sizeof(p->check_msg),
+                         "expression of type 'object' cannot be the range of a comprehension "
+                         "(must be list, map, or dynamic)");
+            }
         }
         p->scope[p->nscope] = var;
         p->scope_schema[p->nscope] = iter_schema(p, target);
@@ -2131,10 +2172,18 @@ static struct cval from_json(struct ectx *c, const cJSON *j, const cJSON *schema
         const cJSON *props = schema ? cJSON_GetObjectItemCaseSensitive(schema, "properties") : NULL;
         const cJSON *ap =
             schema ? cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties") : NULL;
+        /* Unknown fields kept by x-kubernetes-preserve-unknown-fields stay invisible. */
+        bool only_declared =
+            schema_is_object_type(schema) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                                 schema, "x-kubernetes-preserve-unknown-fields"));
         const cJSON *e;
         cJSON_ArrayForEach(e, j)
         {
             const cJSON *child = props ? cJSON_GetObjectItemCaseSensitive(props, e->string) : NULL;
+            if (only_declared && !(child && schema_has_cel_type(child)) &&
+                !(resource_root && (!strcmp(e->string, "apiVersion") ||
+                                    !strcmp(e->string, "kind") || !strcmp(e->string, "metadata"))))
+                continue;
             if (!child && cJSON_IsObject(ap))
                 child = ap;
             struct cval v;

@@ -392,6 +392,39 @@ static void schema_rejects_undefined_fields(void **state)
                      SIM_CEL_ECOMPILE);
     assert_non_null(strstr(err, "undefined field 'labels'"));
     cJSON_Delete(s);
+
+    /* preserve-unknown-fields does not make unknown fields visible; objects are not ranges */
+    s = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"object\","
+                    "\"x-kubernetes-preserve-unknown-fields\":true,\"properties\":{\"a\":{"
+                    "\"type\":\"string\"}}},\"u\":{\"x-kubernetes-preserve-unknown-fields\":true},"
+                    "\"ios\":{\"x-kubernetes-int-or-string\":true}}}");
+    assert_int_equal(
+        sim_cel_compile("self.p.a == 'x' && self.ios == 1", s, 0, &prog, err, sizeof(err)), 0);
+    sim_cel_program_free(prog);
+    prog = NULL;
+    assert_int_equal(sim_cel_compile("self.p.secret == 'x'", s, 0, &prog, err, sizeof(err)),
+                     SIM_CEL_ECOMPILE);
+    assert_non_null(strstr(err, "undefined field 'secret'"));
+    assert_int_equal(sim_cel_compile("has(self.u)", s, 0, &prog, err, sizeof(err)),
+                     SIM_CEL_ECOMPILE);
+    assert_non_null(strstr(err, "undefined field 'u'"));
+    assert_int_equal(sim_cel_compile("self.p.all(k, k != 'secret')", s, 0, &prog, err, sizeof(err)),
+                     SIM_CEL_ECOMPILE);
+    assert_non_null(strstr(err, "cannot be the range of a comprehension"));
+    cJSON_Delete(s);
+}
+
+static void preserved_unknown_fields_invisible_at_runtime(void **state)
+{
+    (void)state;
+    char err[SIM_CEL_ERR_MAX];
+    bool r = false;
+    const char *schema = "{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true,"
+                         "\"properties\":{\"a\":{\"type\":\"integer\"}}}";
+    assert_int_equal(eval_rule("self == oldSelf", "{\"a\":1,\"x\":1}", "{\"a\":1,\"x\":2}", schema,
+                               0, &r, err, sizeof(err)),
+                     0);
+    assert_true(r);
 }
 
 static void resource_root_metadata_is_filtered(void **state)
@@ -486,6 +519,7 @@ int main(void)
         cmocka_unit_test(parse_errors_report_the_position),
         cmocka_unit_test(schema_rejects_undefined_fields),
         cmocka_unit_test(resource_root_metadata_is_filtered),
+        cmocka_unit_test(preserved_unknown_fields_invisible_at_runtime),
         cmocka_unit_test(step_budget_stops_runaway_rules),
         cmocka_unit_test(regex_translation_handles_ecma_escapes),
         cmocka_unit_test(go_float_formatting),
