@@ -304,8 +304,10 @@ int k8s_config_in_cluster(const char *sa_dir, struct k8s_config **out, struct k8
         goto out;
     }
     cfg = k8s_config_new();
-    if (!cfg)
-        goto nomem;
+    if (!cfg) {
+        rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading the in-cluster configuration");
+        goto out;
+    }
     /* An IPv6 address needs brackets in a URL (net.JoinHostPort does the same). */
     int v6 = strchr(host, ':') != NULL;
     char server[512];
@@ -318,8 +320,10 @@ int k8s_config_in_cluster(const char *sa_dir, struct k8s_config **out, struct k8
     cfg->server = strdup(server);
     cfg->context = strdup("in-cluster");
     cfg->source = strdup(sa_dir);
-    if (!cfg->server || !cfg->context || !cfg->source)
-        goto nomem;
+    if (!cfg->server || !cfg->context || !cfg->source) {
+        rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading the in-cluster configuration");
+        goto out;
+    }
 
     /* The token is referenced, not copied, so that rotation is seen; it must
      * be readable now, as an unusable service account is a deployment error. */
@@ -332,8 +336,10 @@ int k8s_config_in_cluster(const char *sa_dir, struct k8s_config **out, struct k8
     }
     close(fd);
     cfg->token_file = strdup(path);
-    if (!cfg->token_file)
-        goto nomem;
+    if (!cfg->token_file) {
+        rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading the in-cluster configuration");
+        goto out;
+    }
 
     /* Without ca.crt the system trust store verifies the server (as client-go
      * falls back); a ca.crt that is there but holds no certificate is an error. */
@@ -358,8 +364,11 @@ int k8s_config_in_cluster(const char *sa_dir, struct k8s_config **out, struct k8
     const char *pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns && *pod_ns) {
         ns = strdup(pod_ns);
-        if (!ns)
-            goto nomem;
+        if (!ns) {
+            rc = k8s_error_set(err, K8S_ENOMEM,
+                               "out of memory loading the in-cluster configuration");
+            goto out;
+        }
     } else {
         snprintf(path, sizeof(path), "%s/namespace", sa_dir);
         rc = read_trimmed(path, K8S_SA_NAMESPACE_MAX, &ns, err);
@@ -380,9 +389,6 @@ int k8s_config_in_cluster(const char *sa_dir, struct k8s_config **out, struct k8
     }
     *out = cfg;
     cfg = NULL;
-    goto out;
-nomem:
-    rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading the in-cluster configuration");
 out:
     free(ns);
     k8s_config_free(cfg);

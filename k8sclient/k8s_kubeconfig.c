@@ -221,7 +221,8 @@ static int kc_add(struct kc_set *s, int kind, const struct kc_entry *e, struct k
         size_t cap = s->cap[kind] ? s->cap[kind] * 2 : 16;
         struct kc_entry *p = realloc(s->ent[kind], cap * sizeof(*p));
         if (!p)
-            goto nomem;
+            return k8s_error_set(err, K8S_ENOMEM, "out of memory indexing kubeconfig %s",
+                                 e->file->path);
         s->ent[kind] = p;
         s->cap[kind] = cap;
     }
@@ -229,7 +230,8 @@ static int kc_add(struct kc_set *s, int kind, const struct kc_entry *e, struct k
         size_t n = s->nslots[kind] ? s->nslots[kind] * 2 : 64;
         size_t *slots = calloc(n, sizeof(*slots));
         if (!slots)
-            goto nomem;
+            return k8s_error_set(err, K8S_ENOMEM, "out of memory indexing kubeconfig %s",
+                                 e->file->path);
         for (size_t i = 0; i < s->nent[kind]; i++)
             kc_slot_put(slots, n, s->ent[kind][i].name, i + 1);
         free(s->slots[kind]);
@@ -239,8 +241,6 @@ static int kc_add(struct kc_set *s, int kind, const struct kc_entry *e, struct k
     s->ent[kind][s->nent[kind]++] = *e;
     kc_slot_put(s->slots[kind], s->nslots[kind], e->name, s->nent[kind]);
     return 0;
-nomem:
-    return k8s_error_set(err, K8S_ENOMEM, "out of memory indexing kubeconfig %s", e->file->path);
 }
 
 /* Checks a file's structure and adds its entries to the merged view. */
@@ -657,8 +657,10 @@ static int kc_cluster(const struct kc_entry *e, struct k8s_config *cfg, struct k
             goto out;
         }
     }
-    if (sni && !(cfg->tls_server_name = strdup(sni)))
-        goto nomem;
+    if (sni && !(cfg->tls_server_name = strdup(sni))) {
+        rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
+        goto out;
+    }
     if (proxy) {
         /* The URL may carry proxy credentials: never echo it. */
         const char *sep = strstr(proxy, "://");
@@ -672,12 +674,11 @@ static int kc_cluster(const struct kc_entry *e, struct k8s_config *cfg, struct k
                                f->path, where);
             goto out;
         }
-        if (!(cfg->proxy_url = strdup(proxy)))
-            goto nomem;
+        if (!(cfg->proxy_url = strdup(proxy))) {
+            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
+            goto out;
+        }
     }
-    goto out;
-nomem:
-    rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
 out:
     free(ca_path);
     return rc;
@@ -810,8 +811,10 @@ static int kc_user(const struct kc_entry *e, struct k8s_config *cfg, struct k8s_
     }
     if (token_file) {
         /* Referenced, not copied, so rotation is seen; readable now, though. */
-        if (!(cfg->token_file = kc_resolve_path(f, token_file)))
-            goto nomem;
+        if (!(cfg->token_file = kc_resolve_path(f, token_file))) {
+            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
+            goto out;
+        }
         int fd = open(cfg->token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
             rc = k8s_error_set(err, K8S_EIO, "%s: %s.tokenFile: %s: cannot read: %s", f->path,
@@ -825,13 +828,17 @@ static int kc_user(const struct kc_entry *e, struct k8s_config *cfg, struct k8s_
                                f->path, where);
             goto out;
         }
-        if (!(cfg->token = strdup(token)))
-            goto nomem;
+        if (!(cfg->token = strdup(token))) {
+            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
+            goto out;
+        }
     }
     if (username) {
         if (!(cfg->username = strdup(username)) ||
-            !(cfg->password = strdup(password ? password : "")))
-            goto nomem;
+            !(cfg->password = strdup(password ? password : ""))) {
+            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
+            goto out;
+        }
     }
     /* Client certificate: embedded data takes precedence over a file. */
     const char *cert_field = cert_data ? "client-certificate-data" : "client-certificate";
@@ -860,9 +867,6 @@ static int kc_user(const struct kc_entry *e, struct k8s_config *cfg, struct k8s_
     if (rc)
         goto out;
     rc = kc_check_client_pair(f, where, cert_field, cfg, err);
-    goto out;
-nomem:
-    rc = k8s_error_set(err, K8S_ENOMEM, "out of memory loading %s", where);
 out:
     free(cert_path);
     free(key_path);

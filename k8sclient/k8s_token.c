@@ -106,7 +106,8 @@ static int read_token_file(const char *path, char **out, struct token_file_id *i
 {
     int rc = 0;
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO at this path must not hang the caller before the check. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         rc = k8s_error_set(err, K8S_EIO, "token file %s: cannot open: %s", path, strerror(errno));
         goto out;
