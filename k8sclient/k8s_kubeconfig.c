@@ -367,6 +367,11 @@ static int kc_parser_error(const yaml_parser_t *parser, const char *path, struct
 {
     if (parser->error == YAML_MEMORY_ERROR)
         return k8s_error_set(err, K8S_ENOMEM, "out of memory parsing kubeconfig %s", path);
+    /* The reader reports a byte offset, not a line (its mark is not set). */
+    if (parser->error == YAML_READER_ERROR)
+        return k8s_error_set(err, K8S_ECONFIG, "%s: not valid UTF-8/UTF-16 text at byte %zu: %s",
+                             path, parser->problem_offset,
+                             parser->problem ? parser->problem : "invalid text");
     /* libyaml's problem and context strings are fixed texts, never file content. */
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
     unsigned long line = (unsigned long)parser->problem_mark.line + 1;

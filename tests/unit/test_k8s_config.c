@@ -849,6 +849,9 @@ static void yaml_syntax_error_names_file_and_line(void **state)
     char want[600];
     snprintf(want, sizeof(want), "%s: YAML syntax error at line 5", path);
     load_fails(path, NULL, K8S_ECONFIG, want, NULL);
+    path = put(e, "kc3", "clusters: []\nusers: \xc3\x28\n");
+    snprintf(want, sizeof(want), "%s: not valid UTF-8/UTF-16 text at byte 21", path);
+    load_fails(path, NULL, K8S_ECONFIG, want, NULL);
 }
 
 static void deep_nesting_is_refused_naming_the_line(void **state)
