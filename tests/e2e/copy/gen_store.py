@@ -6,11 +6,13 @@ the _verify key Quay writes.
   gen_store.py DIR COUNT [--seed N] [--profile tiny|quay] [--big-bytes N]
 
 profile tiny: 1-16 KiB blobs (tests). profile quay: 70% 1-32 KiB, 25%
-32 KiB-4 MiB, 5% 4-64 MiB (the benchmark's mix). --big-bytes adds one blob
+32 KiB-4 MiB, 5% 4-64 MiB (the benchmark's mix), sizes log-uniform inside
+each band (layers are mostly small; 5,000 blobs come to ~3.5 GiB). --big-bytes adds one blob
 of that size (to cross a multipart threshold). Prints "<objects> <bytes>".
 """
 import argparse
 import hashlib
+import math
 import os
 import random
 
@@ -32,11 +34,10 @@ def main():
         if a.profile == "tiny":
             return rnd.randint(1024, 16 * 1024)
         r = rnd.random()
-        if r < 0.70:
-            return rnd.randint(1024, 32 * 1024)
-        if r < 0.95:
-            return rnd.randint(32 * 1024, 4 * 1024 * 1024)
-        return rnd.randint(4 * 1024 * 1024, 64 * 1024 * 1024)
+        lo, hi = ((1024, 32 * 1024) if r < 0.70 else
+                  (32 * 1024, 4 * 1024 * 1024) if r < 0.95 else
+                  (4 * 1024 * 1024, 64 * 1024 * 1024))
+        return int(math.exp(rnd.uniform(math.log(lo), math.log(hi))))
 
     def blob(data):
         d = hashlib.sha256(data).hexdigest()
