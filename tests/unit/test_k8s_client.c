@@ -741,6 +741,44 @@ static void list_of_2500_with_limit_500_returns_all(void **state)
     cJSON_Delete(list);
 }
 
+static void expired_continue_token_mid_list_is_gone(void **state)
+{
+    (void)state;
+    if (!simulator_in_tree())
+        skip();
+    struct kubesim *sim = NULL;
+    struct kubesim_opts opts = {.extra_args = {"--continue-ttl", "1"}, .exit_after_seconds = 120};
+    if (kubesim_start(&opts, &sim) != 0)
+        fail_msg("kubesim does not start with --continue-ttl 1");
+    struct fixture f = {.sim = sim, .c = client_for(kubesim_kubeconfig(sim), 0, 1)};
+    struct k8s_error err;
+    ensure_namespace(f.c, "pages");
+    create_cm(f.c, "pages", "p1", NULL);
+    create_cm(f.c, "pages", "p2", NULL);
+    create_cm(f.c, "pages", "p3", NULL);
+    /* Each page takes 2.1 s: the first page's token is stale (over 1 s old)
+     * by the time the second page is asked for, as after a compaction. */
+    set_faults(&f, "{\"rules\":[{\"method\":\"GET\","
+                   "\"pathPrefix\":\"/api/v1/namespaces/pages/configmaps\",\"latencyMs\":2100}]}");
+    clear_requests(&f);
+    struct k8s_opts lo = {.limit = 1};
+    cJSON *list = NULL;
+    int rc = k8s_list(f.c, &CONFIGMAPS, "pages", &lo, &list, &err);
+    fprintf(stderr, "expired continue: %s\n", err.message);
+    assert_int_equal(rc, K8S_EGONE);
+    assert_null(list);
+    assert_int_equal(err.http_status, 410);
+    /* The first page, then the refused second page, and no retry of a 410. */
+    cJSON *seen = requests_for(&f, "GET", "/api/v1/namespaces/pages/configmaps");
+    assert_int_equal(cJSON_GetArraySize(seen), 2);
+    assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 0)), 200);
+    assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 1)), 410);
+    assert_non_null(strstr(rec_str(cJSON_GetArrayItem(seen, 1), "query"), "continue="));
+    cJSON_Delete(seen);
+    k8s_client_free(f.c);
+    kubesim_stop(sim);
+}
+
 /* ---- retries ---------------------------------------------------------- */
 
 static void too_many_requests_with_retry_after_is_waited_out(void **state)
@@ -775,6 +813,33 @@ static void too_many_requests_with_retry_after_is_waited_out(void **state)
     assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 0)), 429);
     assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 1)), 200);
     cJSON_Delete(seen);
+}
+
+static void too_many_requests_is_retried_on_any_verb(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_error err;
+    ensure_namespace(f->c, "faults");
+    /* 429 means the server did nothing: even a create is safe to repeat. */
+    set_faults(f, "{\"rules\":[{\"method\":\"POST\","
+                  "\"pathPrefix\":\"/api/v1/namespaces/faults/configmaps\","
+                  "\"status\":429,\"retryAfterSeconds\":1,\"times\":1}]}");
+    clear_requests(f);
+    cJSON *obj = configmap("after-429", NULL, NULL, "k", "v"), *out = NULL;
+    int rc = k8s_create(f->c, &CONFIGMAPS, "faults", obj, NULL, &out, &err);
+    if (rc)
+        fprintf(stderr, "create: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    assert_string_equal(meta(out, "name"), "after-429");
+    cJSON *seen = requests_for(f, "POST", "/api/v1/namespaces/faults/configmaps");
+    assert_int_equal(cJSON_GetArraySize(seen), 2);
+    assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 0)), 429);
+    assert_int_equal(rec_code(cJSON_GetArrayItem(seen, 1)), 201);
+    cJSON_Delete(seen);
+    cJSON_Delete(out);
+    cJSON_Delete(obj);
 }
 
 static void server_error_retried_on_get_not_on_post(void **state)
@@ -1060,6 +1125,22 @@ static void watch_end_of_stream_is_a_disconnect(void **state)
                      K8S_ENOTFOUND);
 }
 
+static void watch_cut_by_the_server_is_a_disconnect(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_error err;
+    ensure_namespace(f->c, "watch");
+    set_faults(f, "{\"rules\":[],\"watchCutSeconds\":1}");
+    struct recorded r = {0};
+    struct k8s_watch_opts wo = {.timeout_seconds = 60, .allow_bookmarks = 1};
+    int rc = k8s_watch(f->c, &CONFIGMAPS, "watch", &wo, record_event, &r, &err);
+    fprintf(stderr, "cut watch: %s\n", err.message);
+    assert_int_equal(rc, K8S_EDISCONNECTED);
+    set_faults(f, "{\"rules\":[],\"watchCutSeconds\":0}");
+}
+
 static void watch_from_expired_resource_version_is_gone(void **state)
 {
     (void)state;
@@ -1223,7 +1304,9 @@ int main(void)
         cmocka_unit_test_setup(warning_headers_reach_the_caller, test_setup),
         cmocka_unit_test_setup(list_of_2500_with_limit_500_returns_all, test_setup),
         cmocka_unit_test_setup(too_many_requests_with_retry_after_is_waited_out, test_setup),
+        cmocka_unit_test_setup(too_many_requests_is_retried_on_any_verb, test_setup),
         cmocka_unit_test_setup(server_error_retried_on_get_not_on_post, test_setup),
+        cmocka_unit_test(expired_continue_token_mid_list_is_gone),
         cmocka_unit_test(refused_connection_is_retried_then_reported),
         cmocka_unit_test_setup(rate_limit_spaces_requests, test_setup),
         cmocka_unit_test_setup(concurrent_callers_share_one_client, test_setup),
@@ -1231,6 +1314,7 @@ int main(void)
         cmocka_unit_test_setup(tls_server_name_is_the_verified_name, test_setup),
         cmocka_unit_test_setup(watch_delivers_added_modified_deleted_in_order, test_setup),
         cmocka_unit_test_setup(watch_end_of_stream_is_a_disconnect, test_setup),
+        cmocka_unit_test_setup(watch_cut_by_the_server_is_a_disconnect, test_setup),
         cmocka_unit_test(watch_from_expired_resource_version_is_gone),
         cmocka_unit_test_setup(rotated_token_file_is_used_by_the_next_request, test_setup),
     };
