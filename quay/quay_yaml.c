@@ -876,8 +876,11 @@ static int emit_event(yaml_emitter_t *em, yaml_event_t *ev, int init_ok, struct 
     return 0;
 }
 
-static int emit_node(yaml_emitter_t *em, const struct quay_yaml_node *n, int depth,
-                     struct k8s_error *err)
+/* `flow`: inside a flow collection; `key`: a mapping key. libyaml cannot
+ * write an empty plain scalar there and would quote it, turning a null into
+ * the string "": such nulls are written as "~", the same value. */
+static int emit_node(yaml_emitter_t *em, const struct quay_yaml_node *n, int depth, int flow,
+                     int key, struct k8s_error *err)
 {
     yaml_event_t ev;
     int rc;
@@ -889,8 +892,10 @@ static int emit_node(yaml_emitter_t *em, const struct quay_yaml_node *n, int dep
     if (n->kind == QUAY_YAML_SCALAR) {
         if (n->len > INT_MAX)
             return k8s_error_set(err, K8S_EARG, "a scalar is too long to emit");
-        int ok = yaml_scalar_event_initialize(&ev, NULL, tag, (yaml_char_t *)n->value, (int)n->len,
-                                              implicit, implicit, scalar_style_to(n->style));
+        int null_here = (flow || key) && implicit && n->style == QUAY_YAML_PLAIN && n->len == 0;
+        int ok = yaml_scalar_event_initialize(
+            &ev, NULL, tag, (yaml_char_t *)(null_here ? "~" : n->value),
+            null_here ? 1 : (int)n->len, implicit, implicit, scalar_style_to(n->style));
         return emit_event(em, &ev, ok, err);
     }
     int ok;
@@ -904,8 +909,10 @@ static int emit_node(yaml_emitter_t *em, const struct quay_yaml_node *n, int dep
             n->style == QUAY_YAML_FLOW ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE);
     if ((rc = emit_event(em, &ev, ok, err)))
         return rc;
+    int inner_flow = flow || n->style == QUAY_YAML_FLOW;
     for (size_t i = 0; i < n->nitems; i++)
-        if ((rc = emit_node(em, n->items[i], depth + 1, err)))
+        if ((rc = emit_node(em, n->items[i], depth + 1, inner_flow,
+                            n->kind == QUAY_YAML_MAP && i % 2 == 0, err)))
             return rc;
     ok = n->kind == QUAY_YAML_SEQ ? yaml_sequence_end_event_initialize(&ev)
                                   : yaml_mapping_end_event_initialize(&ev);
@@ -934,7 +941,7 @@ static int emit_raw(const struct quay_yaml_doc *doc, struct k8s_buf *out, struct
                  yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, !doc->explicit_start),
                  err)))
             goto out;
-        if ((rc = emit_node(&em, doc->root, 0, err)))
+        if ((rc = emit_node(&em, doc->root, 0, 0, 1, err)))
             goto out;
         if ((rc = emit_event(&em, &ev, yaml_document_end_event_initialize(&ev, 1), err)))
             goto out;

@@ -261,6 +261,32 @@ static void test_empty_and_explicit_documents(void **state)
     quay_yaml_doc_free(doc);
 }
 
+/* Found by the fuzzer: libyaml cannot write an empty plain scalar in flow
+ * context or as a key and would quote it, turning null into "". */
+static void test_nulls_in_flow_keys_and_root_stay_null(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"m: {a, b: 1}\n", "s: [a, b: ]\n", "? \n: v\n", "---\n",
+                                        "{x: }\n"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct quay_yaml_doc *doc = parse_ok(texts[i]);
+        char *out = emit_ok(doc); /* emit re-parses and checks every value */
+        struct quay_yaml_doc *again = parse_ok(out);
+        assert_true(quay_yaml_node_same_value(doc->root, again->root));
+        char *out2 = emit_ok(again);
+        assert_string_equal(out, out2);
+        free(out);
+        free(out2);
+        quay_yaml_doc_free(again);
+        quay_yaml_doc_free(doc);
+    }
+    struct quay_yaml_doc *doc = parse_ok("m: {a, b: 1}\n");
+    char *out = emit_ok(doc);
+    assert_string_equal(out, "m: {a: ~, b: 1}\n");
+    free(out);
+    quay_yaml_doc_free(doc);
+}
+
 static void test_clone_is_deep_and_equal(void **state)
 {
     (void)state;
@@ -408,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_quoted_strings_round_trip_as_strings),
         cmocka_unit_test(test_round_trip_keeps_order_styles_tags_and_types),
         cmocka_unit_test(test_empty_and_explicit_documents),
+        cmocka_unit_test(test_nulls_in_flow_keys_and_root_stay_null),
         cmocka_unit_test(test_clone_is_deep_and_equal),
         cmocka_unit_test(test_map_set_keeps_position_and_appends_new_keys),
         cmocka_unit_test(test_duplicate_keys_last_wins_and_remove_takes_all),
