@@ -596,6 +596,14 @@ int quay_driver_build_params(const struct quay_destination *d, const struct quay
         }
     }
     for (size_t i = 0; i < ncreds; i++) {
+        if (!quay_yaml_utf8_valid(creds[i].value, creds[i].len) ||
+            memchr(creds[i].value, '\0', creds[i].len)) {
+            rc = k8s_error_set(err, K8S_EINVALID,
+                               "the credentials Secret's key \"%s\" does not hold UTF-8 text; "
+                               "Quay reads credentials from YAML, which carries text only",
+                               creds[i].key);
+            goto out;
+        }
         if (!has_key(d, creds[i].key)) {
             rc = k8s_error_set(err, K8S_EARG,
                                "credential \"%s\" was not among the validated credential keys",

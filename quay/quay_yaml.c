@@ -280,6 +280,40 @@ int quay_yaml_plain_is_safe_string(const char *s, size_t n)
     return 1;
 }
 
+int quay_yaml_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t len;
+        unsigned min, cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2, min = 0x80, cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, min = 0x800, cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, min = 0x10000, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* ---- nodes ---------------------------------------------------------------------- */
 
 static struct quay_yaml_node *node_alloc(enum quay_yaml_kind kind, enum quay_yaml_style style,
@@ -892,6 +926,9 @@ static int emit_node(yaml_emitter_t *em, const struct quay_yaml_node *n, int dep
     if (n->kind == QUAY_YAML_SCALAR) {
         if (n->len > INT_MAX)
             return k8s_error_set(err, K8S_EARG, "a scalar is too long to emit");
+        /* libyaml refuses invalid UTF-8 with a bare failure; say what it is. */
+        if (!quay_yaml_utf8_valid(n->value, n->len))
+            return k8s_error_set(err, K8S_EINVALID, "a value to write is not valid UTF-8 text");
         int null_here = (flow || key) && implicit && n->style == QUAY_YAML_PLAIN && n->len == 0;
         int ok = yaml_scalar_event_initialize(
             &ev, NULL, tag, (yaml_char_t *)(null_here ? "~" : n->value),

@@ -148,6 +148,9 @@ enum quay_yaml_type quay_yaml_resolve_plain(const char *s, size_t len);
  * 1.1), YAML 1.2 core schema loaders and go-yaml v2 (y/n bools). */
 int quay_yaml_plain_is_safe_string(const char *s, size_t len);
 
+/* 1 when `s` is well-formed UTF-8 (what YAML, and so Quay, can carry). */
+int quay_yaml_utf8_valid(const char *s, size_t len);
+
 /* 1 when `n` is a scalar of type str with exactly this text. */
 int quay_yaml_is_str(const struct quay_yaml_node *n, const char *s);
 /* 0 and *out when `n` is a PyYAML bool; K8S_EINVALID otherwise. */

@@ -275,6 +275,11 @@ static void test_build_params_places_credentials_where_quay_reads_them(void **st
     assert_true(quay_yaml_is_str(quay_yaml_map_get(out, "s3_secret_key"), "on"));
     assert_true(quay_yaml_is_str(out->items[0], "host")); /* spec order first */
     quay_yaml_node_free(out);
+    struct quay_credential bin[] = {{"s3_access_key", "\xff\xfe", 2}};
+    assert_int_equal(quay_driver_build_params(&d, bin, 1, &out, &err), K8S_EINVALID);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "does not hold UTF-8 text"));
+
     quay_yaml_node_free(p);
 
     p = yaml_map(valid[12].params); /* MultiCDNStorage */

@@ -287,6 +287,25 @@ static void test_nulls_in_flow_keys_and_root_stay_null(void **state)
     quay_yaml_doc_free(doc);
 }
 
+static void test_invalid_utf8_is_refused_on_write(void **state)
+{
+    (void)state;
+    assert_true(quay_yaml_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+    assert_false(quay_yaml_utf8_valid("\xc3", 1));         /* truncated */
+    assert_false(quay_yaml_utf8_valid("\xc0\xaf", 2));     /* overlong */
+    assert_false(quay_yaml_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+    assert_false(quay_yaml_utf8_valid("\xff", 1));
+    struct quay_yaml_doc doc = {.root = quay_yaml_map_new()};
+    assert_int_equal(quay_yaml_map_set_take(doc.root, "k", quay_yaml_strn_new("\xff", 1)), 0);
+    struct k8s_buf b;
+    struct k8s_error err;
+    k8s_buf_init(&b, 1024);
+    assert_int_equal(quay_yaml_emit(&doc, &b, &err), K8S_EINVALID);
+    assert_non_null(strstr(err.message, "UTF-8"));
+    k8s_buf_free(&b);
+    quay_yaml_node_free(doc.root);
+}
+
 static void test_clone_is_deep_and_equal(void **state)
 {
     (void)state;
@@ -435,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_keeps_order_styles_tags_and_types),
         cmocka_unit_test(test_empty_and_explicit_documents),
         cmocka_unit_test(test_nulls_in_flow_keys_and_root_stay_null),
+        cmocka_unit_test(test_invalid_utf8_is_refused_on_write),
         cmocka_unit_test(test_clone_is_deep_and_equal),
         cmocka_unit_test(test_map_set_keeps_position_and_appends_new_keys),
         cmocka_unit_test(test_duplicate_keys_last_wins_and_remove_takes_all),
