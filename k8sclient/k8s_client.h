@@ -72,6 +72,7 @@ struct k8s_client_stats {
     unsigned long requests;      /* HTTP requests sent, retries included */
     unsigned long retries;
     unsigned long throttled_ms;  /* time spent waiting on the rate limiter */
+    unsigned long connects;      /* new connections opened (reuse keeps this low) */
 };
 
 /* Copies `cfg`. */

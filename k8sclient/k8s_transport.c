@@ -596,6 +596,12 @@ static int attempt_once(struct k8s_transport *t, const struct k8s_transport_req 
     wipe_headers(hd);
     hd = NULL;
 
+    long connects = 0;
+    if (curl_easy_getinfo(p->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
+        pthread_mutex_lock(&t->mu);
+        t->stats.connects += (unsigned long)connects;
+        pthread_mutex_unlock(&t->mu);
+    }
     long status = 0;
     curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
     char *ctype = NULL;

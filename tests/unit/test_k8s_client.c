@@ -925,6 +925,26 @@ static void rate_limit_spaces_requests(void **state)
     k8s_client_free(c);
 }
 
+static void sequential_requests_reuse_one_connection(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_client *c = client_for(kubesim_kubeconfig(f->sim), 0, 1);
+    struct k8s_error err;
+    for (int i = 0; i < 20; i++) {
+        cJSON *out = NULL;
+        assert_int_equal(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
+        cJSON_Delete(out);
+    }
+    /* A client that set up a handle per request would have opened 20. */
+    struct k8s_client_stats st;
+    k8s_client_get_stats(c, &st);
+    assert_int_equal(st.requests, 20);
+    assert_int_equal(st.connects, 1);
+    k8s_client_free(c);
+}
+
 /* ---- concurrency ------------------------------------------------------ */
 
 struct hammer {
@@ -1309,6 +1329,7 @@ int main(void)
         cmocka_unit_test(expired_continue_token_mid_list_is_gone),
         cmocka_unit_test(refused_connection_is_retried_then_reported),
         cmocka_unit_test_setup(rate_limit_spaces_requests, test_setup),
+        cmocka_unit_test_setup(sequential_requests_reuse_one_connection, test_setup),
         cmocka_unit_test_setup(concurrent_callers_share_one_client, test_setup),
         cmocka_unit_test_setup(foreign_ca_is_a_tls_error_naming_the_cause, test_setup),
         cmocka_unit_test_setup(tls_server_name_is_the_verified_name, test_setup),
