@@ -9,6 +9,10 @@
  * and `ready` (the port) once it serves. It exits by itself when its parent
  * dies (PR_SET_PDEATHSIG) or after --exit-after seconds.
  *
+ * The simulator's output goes to <state dir>/kubesim.log (its tail is printed
+ * when it fails to start). Environment: KUBESIM_KEEP=1 keeps the state dir
+ * after kubesim_stop; KUBESIM_BIN runs another binary than the build's.
+ *
  * Admin endpoint (tests only; needs the admin token): everything under
  * `/__admin/`, JSON in and out:
  *   POST /__admin/tokens   {"token":"t","user":"alice","groups":["g"]}  adds a bearer token
