@@ -168,6 +168,24 @@ as_dest "$AWS_ACCESS_KEY_ID2" "$AWS_SECRET_ACCESS_KEY2"
 run_qso copy --source "$S1" --destination "$D2" --probe
 expect_rc 0 "probe of a writable destination"
 
+# A proxy in front of Swift that answers 500 to 20% of requests and drops 5%
+# of connections: every object still arrives, by retries.
+"$py" "$e2e_dir/flaky_proxy.py" "$SWIFT_PROXY_PORT" "$QSO_TMP/flaky.port" --max-seconds 300 &
+flaky_pid=$!
+for _ in $(seq 50); do [ -s "$QSO_TMP/flaky.port" ] && break; sleep 0.1; done
+fep="http://127.0.0.1:$(cat "$QSO_TMP/flaky.port")"
+[ "$(swift_req "$tok2" PUT "$SWIFT_STORAGE_URL2/flaky")" -lt 300 ] || fail "create flaky"
+as_source "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"
+run_qso copy --source "s3://src/registry?endpoint=$fep" --destination "s3://flaky/r?endpoint=$fep" \
+  --retry-base-seconds 0.05 --max-attempts 12 --concurrency 8
+kill "$flaky_pid" 2>/dev/null || true
+wait "$flaky_pid" 2>/dev/null || true
+expect_rc 0 "copy through a flaky proxy"
+expect_field failed.objects 0 "copy through a flaky proxy"
+[ "$(jfield retries)" -gt 0 ] || fail "the flaky proxy caused no retries"
+run_qso verify --source "$S1" --destination "s3://flaky/r?endpoint=$ep" --sample 0
+expect_rc 0 "verify after the flaky copy"
+
 # Could not run: bad credentials, a missing bucket.
 as_dest "$AWS_ACCESS_KEY_ID2" "not-the-secret"
 run_qso copy --source "$S1" --destination "$D2"
