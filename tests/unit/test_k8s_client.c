@@ -43,6 +43,18 @@ struct fixture {
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Asserts a k8sclient call's result, printing the error message when it is
+ * not the expected one (the code alone rarely says why). Expects a
+ * `struct k8s_error err` in scope. */
+#define assert_rc(call, want)                                                                      \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            fprintf(stderr, "%s:%d: got %s (%d): %s\n", __FILE__, __LINE__, k8s_err_name(rc_),     \
+                    rc_, err.message);                                                             \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -256,7 +268,7 @@ static char *list_rv(struct k8s_client *c, const char *ns)
 {
     cJSON *list = NULL;
     struct k8s_error err;
-    assert_int_equal(k8s_list(c, &CONFIGMAPS, ns, NULL, &list, &err), 0);
+    assert_rc(k8s_list(c, &CONFIGMAPS, ns, NULL, &list, &err), 0);
     const char *rv = meta(list, "resourceVersion");
     assert_non_null(rv);
     char *copy = strdup(rv);
@@ -344,19 +356,19 @@ static void create_with_generate_name_get_and_list(void **state)
     cJSON *obj = configmap(NULL, "gen-", "verbs", "k", "v1"), *created = NULL, *got = NULL,
           *list = NULL;
     ensure_namespace(f->c, "verbs");
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &created, &err), 0);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &created, &err), 0);
     const char *name = meta(created, "name");
     assert_non_null(name);
     assert_true(strncmp(name, "gen-", 4) == 0 && strlen(name) > 4);
     assert_non_null(meta(created, "uid"));
 
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", name, NULL, &got, &err), 0);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", name, NULL, &got, &err), 0);
     assert_string_equal(meta(got, "uid"), meta(created, "uid"));
     assert_string_equal(data_value(got, "k"), "v1");
 
     /* A selector with characters that must be escaped in a query. */
     struct k8s_opts lo = {.label_selector = "app in (verbs,other)"};
-    assert_int_equal(k8s_list(f->c, &CONFIGMAPS, "verbs", &lo, &list, &err), 0);
+    assert_rc(k8s_list(f->c, &CONFIGMAPS, "verbs", &lo, &list, &err), 0);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
     int found = 0;
     const cJSON *it;
@@ -370,18 +382,17 @@ static void create_with_generate_name_get_and_list(void **state)
     /* Dry run: the answer is the object, but nothing is stored. */
     cJSON *dry = configmap("dry-one", NULL, NULL, "k", "v"), *dry_out = NULL, *missing = NULL;
     struct k8s_opts dro = {.dry_run = 1};
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", dry, &dro, &dry_out, &err), 0);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", dry, &dro, &dry_out, &err), 0);
     assert_string_equal(meta(dry_out, "name"), "dry-one");
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", "dry-one", NULL, &missing, &err),
-                     K8S_ENOTFOUND);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "dry-one", NULL, &missing, &err), K8S_ENOTFOUND);
     assert_null(missing);
     assert_int_equal(err.http_status, 404);
     assert_string_equal(err.reason, "NotFound");
 
     /* A second create of the same name is refused, not retried. */
     cJSON *again = configmap(name, NULL, NULL, "k", "v"), *again_out = NULL;
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", again, NULL, &again_out, &err),
-                     K8S_EALREADYEXISTS);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", again, NULL, &again_out, &err),
+              K8S_EALREADYEXISTS);
     assert_int_equal(err.http_status, 409);
 
     cJSON_Delete(again);
@@ -401,12 +412,12 @@ static void update_with_stale_resource_version_conflicts(void **state)
     struct k8s_error err;
     cJSON *obj = configmap("upd", NULL, NULL, "k", "v1"), *v1 = NULL, *v2 = NULL, *v3 = NULL;
     ensure_namespace(f->c, "verbs");
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &v1, &err), 0);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &v1, &err), 0);
 
     cJSON *edit = cJSON_Duplicate(v1, 1);
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(edit, "data"), "k",
                                            cJSON_CreateString("v2"));
-    assert_int_equal(k8s_update(f->c, &CONFIGMAPS, "verbs", "upd", edit, NULL, &v2, &err), 0);
+    assert_rc(k8s_update(f->c, &CONFIGMAPS, "verbs", "upd", edit, NULL, &v2, &err), 0);
     assert_string_equal(data_value(v2, "k"), "v2");
     assert_string_not_equal(meta(v2, "resourceVersion"), meta(v1, "resourceVersion"));
 
@@ -414,8 +425,7 @@ static void update_with_stale_resource_version_conflicts(void **state)
     clear_requests(f);
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(edit, "data"), "k",
                                            cJSON_CreateString("v3"));
-    assert_int_equal(k8s_update(f->c, &CONFIGMAPS, "verbs", "upd", edit, NULL, &v3, &err),
-                     K8S_ECONFLICT);
+    assert_rc(k8s_update(f->c, &CONFIGMAPS, "verbs", "upd", edit, NULL, &v3, &err), K8S_ECONFLICT);
     assert_null(v3);
     assert_int_equal(err.http_status, 409);
     assert_string_equal(err.reason, "Conflict");
@@ -440,11 +450,11 @@ static void patch_merge_json_and_strategic(void **state)
     struct k8s_error err;
     cJSON *obj = configmap("pat", NULL, NULL, "k", "v1"), *out = NULL;
     ensure_namespace(f->c, "verbs");
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &out, &err), 0);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &out, &err), 0);
     cJSON_Delete(out);
 
     cJSON *merge = cJSON_Parse("{\"data\":{\"k2\":\"m\"}}");
-    assert_int_equal(
+    assert_rc(
         k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_MERGE, merge, NULL, &out, &err), 0);
     assert_string_equal(data_value(out, "k"), "v1");
     assert_string_equal(data_value(out, "k2"), "m");
@@ -453,24 +463,23 @@ static void patch_merge_json_and_strategic(void **state)
     /* A JSON patch whose test fails changes nothing (all or nothing). */
     cJSON *bad = cJSON_Parse("[{\"op\":\"replace\",\"path\":\"/data/k\",\"value\":\"x\"},"
                              "{\"op\":\"test\",\"path\":\"/data/k2\",\"value\":\"not-m\"}]");
-    assert_int_equal(
-        k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_JSON, bad, NULL, &out, &err),
-        K8S_EINVALID);
+    assert_rc(k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_JSON, bad, NULL, &out, &err),
+              K8S_EINVALID);
     assert_null(out);
     assert_int_equal(err.http_status, 422);
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", "pat", NULL, &out, &err), 0);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "pat", NULL, &out, &err), 0);
     assert_string_equal(data_value(out, "k"), "v1");
     cJSON_Delete(out);
 
     cJSON *good = cJSON_Parse("[{\"op\":\"test\",\"path\":\"/data/k2\",\"value\":\"m\"},"
                               "{\"op\":\"replace\",\"path\":\"/data/k\",\"value\":\"j\"}]");
-    assert_int_equal(
-        k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_JSON, good, NULL, &out, &err), 0);
+    assert_rc(k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_JSON, good, NULL, &out, &err),
+              0);
     assert_string_equal(data_value(out, "k"), "j");
     cJSON_Delete(out);
 
     cJSON *smp = cJSON_Parse("{\"data\":{\"k3\":\"s\"}}");
-    assert_int_equal(
+    assert_rc(
         k8s_patch(f->c, &CONFIGMAPS, "verbs", "pat", K8S_PATCH_STRATEGIC, smp, NULL, &out, &err),
         0);
     assert_string_equal(data_value(out, "k3"), "s");
@@ -492,15 +501,15 @@ static void delete_with_preconditions(void **state)
     struct k8s_error err;
     cJSON *obj = configmap("del", NULL, NULL, "k", "v"), *created = NULL, *out = NULL;
     ensure_namespace(f->c, "verbs");
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &created, &err), 0);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &created, &err), 0);
 
     struct k8s_delete_opts wrong = {.precondition_uid = "00000000-0000-0000-0000-000000000000",
                                     .grace_period_seconds = -1};
-    assert_int_equal(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", &wrong, NULL, &out, &err),
-                     K8S_ECONFLICT);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", &wrong, NULL, &out, &err),
+              K8S_ECONFLICT);
     assert_int_equal(err.http_status, 409);
     assert_null(out);
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", "del", NULL, &out, &err), 0);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "del", NULL, &out, &err), 0);
     cJSON_Delete(out);
 
     struct k8s_delete_opts right = {.precondition_uid = meta(created, "uid"),
@@ -508,12 +517,11 @@ static void delete_with_preconditions(void **state)
                                         meta(created, "resourceVersion"),
                                     .propagation_policy = "Background",
                                     .grace_period_seconds = 0};
-    assert_int_equal(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", &right, NULL, &out, &err), 0);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", &right, NULL, &out, &err), 0);
     cJSON_Delete(out);
     out = NULL;
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", "del", NULL, &out, &err), K8S_ENOTFOUND);
-    assert_int_equal(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", NULL, NULL, NULL, &err),
-                     K8S_ENOTFOUND);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "del", NULL, &out, &err), K8S_ENOTFOUND);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "del", NULL, NULL, NULL, &err), K8S_ENOTFOUND);
 
     cJSON_Delete(created);
     cJSON_Delete(obj);
@@ -532,9 +540,9 @@ static void delete_collection_by_label(void **state)
     create_cm(f->c, "delcoll", "keep", "kept");
 
     struct k8s_opts sel = {.label_selector = "app=gone"};
-    assert_int_equal(k8s_delete_collection(f->c, &CONFIGMAPS, "delcoll", NULL, &sel, &err), 0);
+    assert_rc(k8s_delete_collection(f->c, &CONFIGMAPS, "delcoll", NULL, &sel, &err), 0);
     cJSON *list = NULL;
-    assert_int_equal(k8s_list(f->c, &CONFIGMAPS, "delcoll", NULL, &list, &err), 0);
+    assert_rc(k8s_list(f->c, &CONFIGMAPS, "delcoll", NULL, &list, &err), 0);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
     int keep = 0, gone = 0;
     const cJSON *it;
@@ -561,16 +569,15 @@ static void status_subresource(void **state)
                              "\"metadata\":{\"name\":\"p1\"},"
                              "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}");
     cJSON *out = NULL;
-    assert_int_equal(k8s_create(f->c, &PODS, "verbs", pod, NULL, &out, &err), 0);
+    assert_rc(k8s_create(f->c, &PODS, "verbs", pod, NULL, &out, &err), 0);
     cJSON_Delete(out);
 
     cJSON *st = cJSON_Parse("{\"status\":{\"phase\":\"Running\"}}");
     struct k8s_opts so = {.subresource = "status"};
     clear_requests(f);
-    assert_int_equal(k8s_patch(f->c, &PODS, "verbs", "p1", K8S_PATCH_MERGE, st, &so, &out, &err),
-                     0);
+    assert_rc(k8s_patch(f->c, &PODS, "verbs", "p1", K8S_PATCH_MERGE, st, &so, &out, &err), 0);
     cJSON_Delete(out);
-    assert_int_equal(k8s_get(f->c, &PODS, "verbs", "p1", NULL, &out, &err), 0);
+    assert_rc(k8s_get(f->c, &PODS, "verbs", "p1", NULL, &out, &err), 0);
     const cJSON *phase =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(out, "status"), "phase");
     assert_true(cJSON_IsString(phase));
@@ -583,7 +590,7 @@ static void status_subresource(void **state)
 
     /* A subresource without a name is the caller's mistake, caught here. */
     cJSON *list = NULL;
-    assert_int_equal(k8s_list(f->c, &PODS, "verbs", &so, &list, &err), K8S_EARG);
+    assert_rc(k8s_list(f->c, &PODS, "verbs", &so, &list, &err), K8S_EARG);
     assert_null(list);
 
     cJSON_Delete(st);
@@ -597,28 +604,25 @@ static void discovery_served_and_not_served(void **state)
         skip();
     struct k8s_error err;
     int served = -1, namespaced = -1;
-    assert_int_equal(
-        k8s_discover_resource(f->c, "", "v1", "configmaps", &served, &namespaced, &err), 0);
+    assert_rc(k8s_discover_resource(f->c, "", "v1", "configmaps", &served, &namespaced, &err), 0);
     assert_int_equal(served, 1);
     assert_int_equal(namespaced, 1);
-    assert_int_equal(
-        k8s_discover_resource(f->c, "", "v1", "namespaces", &served, &namespaced, &err), 0);
+    assert_rc(k8s_discover_resource(f->c, "", "v1", "namespaces", &served, &namespaced, &err), 0);
     assert_int_equal(served, 1);
     assert_int_equal(namespaced, 0);
-    assert_int_equal(
-        k8s_discover_resource(f->c, "apps", "v1", "deployments", &served, &namespaced, &err), 0);
+    assert_rc(k8s_discover_resource(f->c, "apps", "v1", "deployments", &served, &namespaced, &err),
+              0);
     assert_int_equal(served, 1);
     assert_int_equal(namespaced, 1);
     /* A subresource name is not the resource. */
-    assert_int_equal(k8s_discover_resource(f->c, "", "v1", "pods/status", &served, NULL, &err), 0);
-    assert_int_equal(
-        k8s_discover_resource(f->c, "", "v1", "nosuchthings", &served, &namespaced, &err), 0);
+    assert_rc(k8s_discover_resource(f->c, "", "v1", "pods/status", &served, NULL, &err), 0);
+    assert_rc(k8s_discover_resource(f->c, "", "v1", "nosuchthings", &served, &namespaced, &err), 0);
     assert_int_equal(served, 0);
     /* A group/version the server does not have: an answer, not an error. */
     served = -1;
-    assert_int_equal(k8s_discover_resource(f->c, "quay.redhat.com.invalid", "v1", "widgets",
-                                           &served, &namespaced, &err),
-                     0);
+    assert_rc(k8s_discover_resource(f->c, "quay.redhat.com.invalid", "v1", "widgets", &served,
+                                    &namespaced, &err),
+              0);
     assert_int_equal(served, 0);
 }
 
@@ -629,8 +633,7 @@ static void not_found_and_unauthorized_keep_the_status(void **state)
         skip();
     struct k8s_error err;
     cJSON *out = NULL;
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "verbs", "no-such-cm", NULL, &out, &err),
-                     K8S_ENOTFOUND);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "no-such-cm", NULL, &out, &err), K8S_ENOTFOUND);
     assert_int_equal(err.http_status, 404);
     assert_non_null(strstr(err.message, "no-such-cm"));
 
@@ -639,8 +642,7 @@ static void not_found_and_unauthorized_keep_the_status(void **state)
     write_kubeconfig(path, kubesim_url(f->sim), kubesim_ca_file(f->sim),
                      "    token: not-a-valid-token\n");
     struct k8s_client *bad = client_for(path, 0, 1);
-    assert_int_equal(k8s_get(bad, &NAMESPACES, NULL, "default", NULL, &out, &err),
-                     K8S_EUNAUTHORIZED);
+    assert_rc(k8s_get(bad, &NAMESPACES, NULL, "default", NULL, &out, &err), K8S_EUNAUTHORIZED);
     assert_int_equal(err.http_status, 401);
     struct k8s_client_stats st;
     k8s_client_get_stats(bad, &st);
@@ -735,7 +737,7 @@ static void list_of_2500_with_limit_500_returns_all(void **state)
 
     /* single_page: one page and its continue token. */
     lo.single_page = 1;
-    assert_int_equal(k8s_list(f->c, &CONFIGMAPS, "bulk", &lo, &list, &err), 0);
+    assert_rc(k8s_list(f->c, &CONFIGMAPS, "bulk", &lo, &list, &err), 0);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "items")), 500);
     assert_non_null(meta(list, "continue"));
     cJSON_Delete(list);
@@ -857,7 +859,7 @@ static void server_error_retried_on_get_not_on_post(void **state)
                   "\"status\":500,\"times\":1}]}");
     clear_requests(f);
     cJSON *out = NULL;
-    assert_int_equal(k8s_get(f->c, &CONFIGMAPS, "faults", "flaky", NULL, &out, &err), 0);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "faults", "flaky", NULL, &out, &err), 0);
     cJSON_Delete(out);
     cJSON *seen = requests_for(f, "GET", "/api/v1/namespaces/faults/configmaps/flaky");
     assert_int_equal(cJSON_GetArraySize(seen), 3);
@@ -869,7 +871,7 @@ static void server_error_retried_on_get_not_on_post(void **state)
     /* A POST that got a 500 may have been applied: the caller decides. */
     cJSON *obj = configmap("posted", NULL, NULL, "k", "v");
     out = NULL;
-    assert_int_equal(k8s_create(f->c, &CONFIGMAPS, "faults", obj, NULL, &out, &err), K8S_EINTERNAL);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "faults", obj, NULL, &out, &err), K8S_EINTERNAL);
     assert_int_equal(err.http_status, 500);
     assert_null(out);
     seen = requests_for(f, "POST", "/api/v1/namespaces/faults/configmaps");
@@ -892,7 +894,7 @@ static void refused_connection_is_retried_then_reported(void **state)
     struct k8s_client *c = client_from_config(&cfg);
     struct k8s_error err;
     cJSON *obj = configmap("x", NULL, NULL, "k", "v"), *out = NULL;
-    assert_int_equal(k8s_create(c, &CONFIGMAPS, "default", obj, NULL, &out, &err), K8S_ETRANSPORT);
+    assert_rc(k8s_create(c, &CONFIGMAPS, "default", obj, NULL, &out, &err), K8S_ETRANSPORT);
     assert_int_equal(err.http_status, 0);
     assert_non_null(strstr(err.message, "127.0.0.1"));
     struct k8s_client_stats st;
@@ -913,7 +915,7 @@ static void rate_limit_spaces_requests(void **state)
     double t0 = now_s();
     for (int i = 0; i < 6; i++) {
         cJSON *out = NULL;
-        assert_int_equal(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
+        assert_rc(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
         cJSON_Delete(out);
     }
     /* 6 tokens at 5/s with a burst of 1 cannot be had in under a second. */
@@ -934,7 +936,7 @@ static void sequential_requests_reuse_one_connection(void **state)
     struct k8s_error err;
     for (int i = 0; i < 20; i++) {
         cJSON *out = NULL;
-        assert_int_equal(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
+        assert_rc(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
         cJSON_Delete(out);
     }
     /* A client that set up a handle per request would have opened 20. */
@@ -1023,13 +1025,13 @@ static void foreign_ca_is_a_tls_error_naming_the_cause(void **state)
     cfg->ca_pem = NULL;
     cfg->ca_pem_len = 0;
     c = client_from_config(cfg);
-    assert_int_equal(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), K8S_ETLS);
+    assert_rc(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), K8S_ETLS);
     k8s_client_free(c);
 
     /* Only an explicit insecure flag skips verification. */
     cfg->insecure_skip_tls_verify = 1;
     c = client_from_config(cfg);
-    assert_int_equal(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
+    assert_rc(k8s_get(c, &NAMESPACES, NULL, "default", NULL, &out, &err), 0);
     cJSON_Delete(out);
     k8s_client_free(c);
     k8s_config_free(cfg);
@@ -1102,10 +1104,10 @@ static void watch_delivers_added_modified_deleted_in_order(void **state)
     char *rv = list_rv(f->c, "watch");
     create_cm(f->c, "watch", "w1", NULL);
     cJSON *patch = cJSON_Parse("{\"data\":{\"k\":\"changed\"}}"), *out = NULL;
-    assert_int_equal(
-        k8s_patch(f->c, &CONFIGMAPS, "watch", "w1", K8S_PATCH_MERGE, patch, NULL, &out, &err), 0);
+    assert_rc(k8s_patch(f->c, &CONFIGMAPS, "watch", "w1", K8S_PATCH_MERGE, patch, NULL, &out, &err),
+              0);
     cJSON_Delete(out);
-    assert_int_equal(k8s_delete(f->c, &CONFIGMAPS, "watch", "w1", NULL, NULL, NULL, &err), 0);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "watch", "w1", NULL, NULL, NULL, &err), 0);
 
     struct recorded r = {.stop_after = 3};
     struct k8s_watch_opts wo = {
@@ -1136,13 +1138,12 @@ static void watch_end_of_stream_is_a_disconnect(void **state)
     struct recorded r = {0};
     struct k8s_watch_opts wo = {.timeout_seconds = 1};
     /* The server closes a quiet watch after timeoutSeconds: never success. */
-    assert_int_equal(k8s_watch(f->c, &CONFIGMAPS, "watch", &wo, record_event, &r, &err),
-                     K8S_EDISCONNECTED);
+    assert_rc(k8s_watch(f->c, &CONFIGMAPS, "watch", &wo, record_event, &r, &err),
+              K8S_EDISCONNECTED);
     assert_int_equal(r.n, 0);
     /* A watch on a collection that does not exist is the server's 404. */
     static const struct k8s_resource nothing = {"nosuch.example.com", "v1", "things", 1};
-    assert_int_equal(k8s_watch(f->c, &nothing, "watch", &wo, record_event, &r, &err),
-                     K8S_ENOTFOUND);
+    assert_rc(k8s_watch(f->c, &nothing, "watch", &wo, record_event, &r, &err), K8S_ENOTFOUND);
 }
 
 static void watch_cut_by_the_server_is_a_disconnect(void **state)
@@ -1273,7 +1274,7 @@ static void rotated_token_file_is_used_by_the_next_request(void **state)
     replace_file(tokfile, "rotation-token-bob\n");
     cJSON *out = NULL;
     struct k8s_error err;
-    assert_int_equal(k8s_get(w.c, &NAMESPACES, NULL, "rotation", NULL, &out, &err), 0);
+    assert_rc(k8s_get(w.c, &NAMESPACES, NULL, "rotation", NULL, &out, &err), 0);
     cJSON_Delete(out);
 
     /* The watch survived the rotation and still delivers. */
