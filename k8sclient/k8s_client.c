@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "k8s_buf.h"
+#include "k8s_patch.h"
 #include "k8s_transport.h"
 
 /* Longest path plus query string we build (selectors can be long). */
@@ -249,7 +250,8 @@ static int to_json(const cJSON *obj, char **out, struct k8s_error *err)
     *out = NULL;
     if (!obj)
         return k8s_error_set(err, K8S_EARG, "no object given");
-    *out = cJSON_PrintUnformatted(obj);
+    /* k8s_json_print keeps every digit of large integers; cJSON_Print does not. */
+    *out = k8s_json_print(obj, NULL);
     if (!*out)
         return k8s_error_set(err, K8S_ENOMEM, "out of memory serialising the object");
     return 0;
@@ -544,7 +546,7 @@ static int delete_body(const struct k8s_delete_opts *d, const struct k8s_opts *o
         }
         cJSON_AddItemToArray(arr, all);
     }
-    *out = cJSON_PrintUnformatted(b);
+    *out = k8s_json_print(b, NULL);
     if (!*out)
         goto nomem;
     goto out;
