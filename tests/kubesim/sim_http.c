@@ -26,7 +26,7 @@
 #define PIECE      16384
 #define WATCH_FILL 65536
 
-enum phase { PH_IDLE, PH_BODY, PH_DELAYED, PH_HEADERS, PH_BODY_OUT, PH_DONE };
+enum phase { PH_IDLE, PH_BODY, PH_DELAYED, PH_HEADERS, PH_BODY_OUT, PH_FLUSH, PH_DONE };
 
 struct pss {
     struct pss *next;
@@ -248,9 +248,27 @@ static int write_piece(struct pss *p)
     unsigned char *payload = h->scratch + LWS_PRE;
     size_t left = out->len - p->out_off;
     size_t n = left > PIECE ? PIECE : left;
+    /* Write only into a free pipe: data lws has to buffer behind a choked
+     * h2 connection was seen never to be flushed (lws 4.1.6). */
+    if (lws_send_pipe_choked(p->wsi)) {
+        lws_callback_on_writable(p->wsi);
+        return 0;
+    }
+    /* h2 flow control: never write past the peer's window (lws would cut
+     * the write short); wait for the next writable callback instead. */
+    lws_fileofs_t allowance = lws_get_peer_write_allowance(p->wsi);
+    if (allowance >= 0 && (lws_fileofs_t)n > allowance) {
+        if (allowance == 0 && n > 0) {
+            lws_callback_on_writable(p->wsi);
+            return 0;
+        }
+        n = (size_t)allowance;
+    }
 
     if (!p->watch) {
         int final = n == left;
+        if (n == 0 && left > 0)
+            return 0;
         if (n)
             memcpy(payload, out->data + p->out_off, n);
         if (lws_write(p->wsi, payload, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
@@ -289,12 +307,30 @@ static int write_piece(struct pss *p)
     return 0;
 }
 
+/* The transaction is over: HTTP/1.1 keep-alive resets the connection for the
+ * next request; an h2 stream already ended with its final write. */
+static int finish(struct pss *p)
+{
+    p->phase = PH_DONE;
+    if (p->h2)
+        return 0;
+    if (lws_http_transaction_completed(p->wsi))
+        return -1;
+    return 0;
+}
+
 static int on_writable(struct pss *p)
 {
     int rc;
     if (p->cut)
         return -1;
     switch (p->phase) {
+    case PH_FLUSH:
+        if (lws_send_pipe_choked(p->wsi)) {
+            lws_callback_on_writable(p->wsi);
+            return 0;
+        }
+        return finish(p);
     case PH_HEADERS:
         if (write_headers(p) != 0)
             return -1;
@@ -315,11 +351,15 @@ static int on_writable(struct pss *p)
     if (rc < 0)
         return -1;
     if (rc == 1) {
-        p->phase = PH_DONE;
         unlink_pss(p);
-        if (lws_http_transaction_completed(p->wsi))
-            return -1;
-        return 0;
+        /* lws keeps what the socket did not take and flushes it only when
+         * asked for writability again: wait for that before completing. */
+        if (lws_send_pipe_choked(p->wsi)) {
+            p->phase = PH_FLUSH;
+            lws_callback_on_writable(p->wsi);
+            return 0;
+        }
+        return finish(p);
     }
     if (p->resp.body.len > p->out_off || (p->watch && (p->watch_over || sim_watch_ready(p->watch))))
         lws_callback_on_writable(p->wsi);
@@ -460,8 +500,10 @@ int sim_http_start(struct sim_server *srv, int port, struct sim_http **out, int 
 void sim_http_run(struct sim_http *h)
 {
     while (!h->srv->stop) {
-        if (lws_service(h->ctx, 0) < 0)
+        if (lws_service(h->ctx, 0) < 0) {
+            fprintf(stderr, "kubesim: lws_service failed\n");
             break;
+        }
     }
 }
 

@@ -97,8 +97,11 @@ int sim_server_publish(struct sim_server *srv, int port)
 void sim_server_tick(struct sim_server *srv)
 {
     int64_t now = sim_mono_ms();
-    if (srv->stop_signal && *srv->stop_signal)
+    if (srv->stop_signal && *srv->stop_signal) {
+        if (!srv->stop)
+            fprintf(stderr, "kubesim: stopping on a signal\n");
         srv->stop = 1;
+    }
     if (srv->opt.exit_after > 0 && now - srv->start_ms >= (int64_t)srv->opt.exit_after * 1000)
         srv->stop = 1;
     sim_crd_tick(srv);
