@@ -21,10 +21,8 @@
 #include "stor_internal.h"
 #include "stor_local.h"
 #include "stor_s3.h"
-#if __has_include("stor_swift.h")
 #include "stor_swift.h"
 #define STOR_HAVE_SWIFT 1
-#endif
 
 /* ---------------------------------------------------------------- errors */
 
@@ -812,6 +810,9 @@ void stor_req_release(struct stor_backend *b, struct stor_req *req)
 {
     if (req->backend_data && b && b->ops->req_cleanup)
         b->ops->req_cleanup(b, req);
+    /* Headers may carry an auth token (X-Auth-Token): wipe before freeing. */
+    for (struct curl_slist *h = req->headers; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(req->headers);
     req->headers = NULL;
     stor_buf_free(&req->resp_headers);

@@ -32,6 +32,12 @@ unset AWS_CA_BUNDLE
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 py=/usr/bin/python3
 
+# The peers come from Debian too; install what is missing (not in deps.sh:
+# only the benchmark needs rclone).
+if [ "$skip_rclone" = 0 ] && ! command -v rclone >/dev/null; then
+  apt-get install -y --no-install-recommends rclone >/dev/null
+fi
+
 # A release build of the binary (no sanitizers), unless $QSO_BENCH_BIN names one.
 bin=${QSO_BENCH_BIN:-}
 if [ -z "$bin" ]; then
