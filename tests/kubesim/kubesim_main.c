@@ -5,9 +5,10 @@
  *   kubesim --state-dir DIR [--port N] [--exit-after SECONDS]
  *           [--watch-history N] [--rbac] [--bookmark-ms MS]
  *           [--continue-ttl SECONDS] [--establish-ms MS] [--no-persist]
+ *           [--fixtures DIR]...
  *
- * It writes DIR/kubeconfig, DIR/ca.crt and finally DIR/ready (the port) once
- * it serves, and exits on SIGTERM/SIGINT, when its parent dies, or after
+ * It writes DIR/kubeconfig, DIR/ca.crt, DIR/pid and finally DIR/ready (the
+ * port) once it serves, and exits on SIGTERM/SIGINT, when its parent dies, or after
  * --exit-after seconds. State is kept in DIR/state.json across restarts.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "k8s_log.h"
+#include "sim_fixtures.h"
 #include "sim_http.h"
 #include "sim_server.h"
 #include "sim_store.h"
@@ -38,7 +40,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: kubesim --state-dir DIR [--port N] [--exit-after SECONDS] "
                     "[--watch-history N] [--rbac] [--bookmark-ms MS] [--continue-ttl SECONDS] "
-                    "[--establish-ms MS] [--no-persist]\n");
+                    "[--establish-ms MS] [--no-persist] [--fixtures DIR]...\n");
 }
 
 static int parse_long(const char *flag, const char *s, long min, long max, long *out)
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
     pid_t parent = getppid();
     int port = 0, rc = 1;
     long v;
+    const char *fixtures[8];
+    size_t nfixtures = 0;
 
     memset(&opt, 0, sizeof(opt));
     opt.watch_history = 10000;
@@ -108,6 +112,13 @@ int main(int argc, char **argv)
                 return 2;
             opt.establish_ms = (int)v;
             i++;
+        } else if (strcmp(a, "--fixtures") == 0 && next) {
+            if (nfixtures >= sizeof(fixtures) / sizeof(fixtures[0])) {
+                fprintf(stderr, "kubesim: too many --fixtures\n");
+                return 2;
+            }
+            fixtures[nfixtures++] = next;
+            i++;
         } else if (strcmp(a, "--rbac") == 0) {
             opt.rbac = 1;
         } else if (strcmp(a, "--no-persist") == 0) {
@@ -138,6 +149,13 @@ int main(int argc, char **argv)
     if (sim_server_init(&srv, &opt) != 0)
         goto out;
     srv.stop_signal = &stop_requested;
+    for (size_t i = 0; i < nfixtures; i++) {
+        char err[2048];
+        if (sim_fixtures_load(&srv, fixtures[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "kubesim: fixtures: %s\n", err);
+            goto out;
+        }
+    }
     if (sim_http_start(&srv, opt.port, &http, &port) != 0)
         goto out;
     srv.http = http;

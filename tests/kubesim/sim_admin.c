@@ -89,6 +89,13 @@ void sim_admin_record(struct sim_admin *a, const struct sim_record *r)
     a->nrecords++;
 }
 
+void sim_admin_clear_records(struct sim_admin *a)
+{
+    cJSON_Delete(a->records);
+    a->records = cJSON_CreateArray();
+    a->nrecords = 0;
+}
+
 static int parse_rules(struct sim_admin *a, const cJSON *body, struct sim_err *e)
 {
     const cJSON *rules = sim_jget(body, "rules", NULL), *r;
@@ -281,9 +288,7 @@ void sim_admin_handle(struct sim_server *srv, const struct sim_request *req,
     } else if (strcmp(sub, "requests") == 0 && strcmp(req->method, "GET") == 0) {
         handle_requests_get(srv, req, resp);
     } else if (strcmp(sub, "requests") == 0 && strcmp(req->method, "DELETE") == 0) {
-        cJSON_Delete(srv->admin->records);
-        srv->admin->records = cJSON_CreateArray();
-        srv->admin->nrecords = 0;
+        sim_admin_clear_records(srv->admin);
         sim_respond_json(resp, 200, cJSON_CreateObject());
     } else if (strcmp(sub, "persist") == 0 && strcmp(req->method, "POST") == 0) {
         if (sim_persist_save(srv) != 0) {

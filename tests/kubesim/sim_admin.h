@@ -49,5 +49,6 @@ int sim_admin_fault(struct sim_server *srv, const char *method, const char *path
 int sim_admin_watch_cut(const struct sim_admin *a);
 
 void sim_admin_record(struct sim_admin *a, const struct sim_record *r);
+void sim_admin_clear_records(struct sim_admin *a);
 
 #endif

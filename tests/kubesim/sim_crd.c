@@ -411,3 +411,13 @@ int sim_crd_admit(struct sim_server *srv, const struct sim_kind *k, cJSON *obj, 
 #endif
     return 0;
 }
+
+void sim_crd_establish_all(struct sim_server *srv)
+{
+    for (size_t i = 0; i < sim_kinds_count(srv->kinds); i++) {
+        struct sim_kind *k = sim_kinds_at(srv->kinds, i);
+        if (k->custom && k->establish_due_ms)
+            k->establish_due_ms = 1;
+    }
+    sim_crd_tick(srv);
+}

@@ -38,6 +38,8 @@ void sim_crd_after_write(struct sim_server *srv, const struct sim_kind *k, const
                          int deleted);
 /* A CRD loaded from the state file: registered, served if it was Established. */
 void sim_crd_restored(struct sim_server *srv, const cJSON *crd);
+/* Establishes every pending CRD now (fixtures loaded at start-up). */
+void sim_crd_establish_all(struct sim_server *srv);
 /* Sets Established on CRDs whose delay has passed. */
 void sim_crd_tick(struct sim_server *srv);
 

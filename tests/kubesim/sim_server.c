@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sim_admin.h"
 #include "sim_auth.h"
@@ -83,6 +84,12 @@ int sim_server_publish(struct sim_server *srv, int port)
     srv->port = port;
     if (sim_kubeconfig_write(srv->opt.state_dir, port, srv->tls.ca_pem, srv->admin_token) != 0) {
         fprintf(stderr, "kubesim: cannot write %s/kubeconfig\n", srv->opt.state_dir);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/pid", srv->opt.state_dir);
+    n = snprintf(num, sizeof(num), "%ld\n", (long)getpid());
+    if (sim_write_file(path, num, (size_t)n, 0644) != 0) {
+        fprintf(stderr, "kubesim: cannot write %s\n", path);
         return -1;
     }
     snprintf(path, sizeof(path), "%s/ready", srv->opt.state_dir);

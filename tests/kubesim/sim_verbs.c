@@ -25,6 +25,7 @@
 #include "sim_store.h"
 #include "sim_util.h"
 #include "sim_watch.h"
+#include "sim_yaml.h"
 
 #define PATCH_TYPES_CR                                                                             \
     "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
@@ -149,10 +150,22 @@ static cJSON *parse_body(struct ctx *c)
         return NULL;
     }
     if (c->req->content_type && strstr(c->req->content_type, "protobuf")) {
+        /* Protobuf bodies (kubectl's typed clients for built-ins) are not
+         * decoded here; JSON and YAML are. */
         sim_err_unsupported_media(&c->e, "application/json, application/yaml");
         return NULL;
     }
-    obj = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+    if (c->req->content_type && strstr(c->req->content_type, "yaml")) {
+        char err[512];
+        obj = sim_yaml_parse(c->req->body, c->req->body_len, err, sizeof(err));
+        if (!obj || !cJSON_IsObject(obj)) {
+            cJSON_Delete(obj);
+            sim_err_bad_request(&c->e, "%s", obj ? "the YAML body is not an object" : err);
+            return NULL;
+        }
+    } else {
+        obj = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+    }
     if (!obj || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
         sim_err_bad_request(&c->e, "couldn't get version/kind; json parse error: invalid JSON "

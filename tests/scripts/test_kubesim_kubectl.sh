@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Drives the API simulator with the real kubectl (v1.32, /usr/bin/kubectl):
+# apply a CRD and a custom resource, get with printer columns, patch with the
+# three patch types (strategic merge refused on a custom resource with the
+# real 415, accepted on a built-in) and patch status, watch, wait for a
+# condition, describe with events, explain, delete with a finalizer, and the
+# refusals kubectl shows users (stale update, immutable field, CEL rule,
+# unknown field selector). Args: <build dir> <source dir>.
+set -euo pipefail
+build=${1:?build dir}
+src=${2:?source dir}
+bin="$build/tests/kubesim/kubesim"
+command -v kubectl >/dev/null || { echo "SKIP: kubectl not installed"; exit 0; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubesim-kubectl-XXXXXX")
+state="$work/state"
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; [ -f "$work/kubesim.log" ] && tail -20 "$work/kubesim.log" >&2; exit 1; }
+# expect_out <pattern> <command...>: the command succeeds and prints the pattern.
+expect_out() {
+  local pat=$1; shift
+  local out
+  out=$("$@" 2>&1) || fail "$* exited $?: $out"
+  grep -qE -- "$pat" <<<"$out" || fail "$*: expected /$pat/ in: $out"
+}
+# expect_err <pattern> <command...>: the command fails and says the pattern.
+expect_err() {
+  local pat=$1; shift
+  local out
+  if out=$("$@" 2>&1); then fail "$* should have failed: $out"; fi
+  grep -qE -- "$pat" <<<"$out" || fail "$*: expected /$pat/ in: $out"
+}
+
+# One-liner start (see kubesim_main.c): fixtures of the product's world plus
+# this test's own CRD directory.
+"$bin" --state-dir "$state" --exit-after 300 --establish-ms 1500 \
+  --fixtures "$src/tests/kubesim/fixtures" >"$work/kubesim.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [ -f "$state/ready" ] && break; sleep 0.1; done
+[ -f "$state/ready" ] || fail "kubesim did not start"
+export KUBECONFIG="$state/kubeconfig" KUBECACHEDIR="$work/cache" HOME="$work"
+
+# Discovery and the fixture CRDs.
+expect_out 'quayregistries +quay.redhat.com/v1 +true +QuayRegistry' kubectl api-resources
+expect_out 'clusteroperators +co +config.openshift.io/v1 +false +ClusterOperator' kubectl api-resources
+expect_out 'Server Version: v1.32' kubectl version
+
+# A CRD applied by the user is served only once Established: wait for it.
+kubectl apply -f "$src/tests/kubesim/fixtures/test/widgets.test.kubesim.io.yaml" >/dev/null
+expect_err "the server doesn't have a resource type \"widgets\"|NotFound|could not find" \
+  kubectl get widgets
+expect_out 'condition met' kubectl wait --for=condition=Established \
+  crd/widgets.test.kubesim.io --timeout=20s
+
+cat >"$work/w1.yaml" <<'EOF'
+apiVersion: test.kubesim.io/v1
+kind: Widget
+metadata:
+  name: w1
+spec:
+  size: 3
+  note: hello
+EOF
+expect_out 'widget.test.kubesim.io/w1 created' kubectl apply -f "$work/w1.yaml"
+expect_out 'widget.test.kubesim.io/w1 unchanged' kubectl apply -f "$work/w1.yaml"
+sed -i 's/size: 3/size: 7/' "$work/w1.yaml"
+expect_out 'widget.test.kubesim.io/w1 configured' kubectl apply -f "$work/w1.yaml"
+
+# Printer columns (priority 1 only with -o wide), defaulting (color: blue).
+expect_out '^NAME +SIZE +COLOR +READY +AGE' kubectl get widgets
+expect_out '^w1 +7 +blue ' kubectl get wd
+expect_out '^NAME +SIZE +COLOR +READY +NOTE +AGE' kubectl get wd -o wide
+expect_out '^w1 +7 +blue +hello ' kubectl get wd -o wide
+expect_out '"size": 7' kubectl get widget w1 -o json
+expect_out 'generation: 2' kubectl get widget w1 -o yaml
+
+# Patches: merge, JSON (with test), strategic (refused on a CR: 415).
+expect_out 'patched' kubectl patch widget w1 --type merge -p '{"spec":{"size":8}}'
+expect_out 'patched' kubectl patch widget w1 --type json \
+  -p '[{"op":"test","path":"/spec/size","value":8},{"op":"replace","path":"/spec/color","value":"red"}]'
+expect_err 'testing value /spec/size failed|test' kubectl patch widget w1 --type json \
+  -p '[{"op":"test","path":"/spec/size","value":99}]'
+expect_err 'the body of the request was in an unknown format - accepted media types include: application/json-patch\+json, application/merge-patch\+json, application/apply-patch\+yaml' \
+  kubectl patch widget w1 --type strategic -p '{"spec":{"size":9}}'
+expect_out '^w1 +8 +red ' kubectl get wd
+
+# Schema and CEL refusals, worded as the real server words them.
+expect_err 'spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1' \
+  kubectl patch widget w1 --type merge -p '{"spec":{"size":0}}'
+expect_err 'only gold widgets may be larger than 100' \
+  kubectl patch widget w1 --type merge -p '{"spec":{"size":101}}'
+expect_err 'Unsupported value: "green"' kubectl patch widget w1 --type merge -p '{"spec":{"color":"green"}}'
+
+# Status subresource: spec ignored on /status, status ignored on the main resource.
+expect_out 'patched' kubectl patch widget w1 --subresource=status --type merge \
+  -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Done"}]},"spec":{"size":50}}'
+expect_out '^w1 +8 +red +True ' kubectl get wd
+kubectl patch widget w1 --type merge -p '{"status":{"conditions":[]}}' >/dev/null
+expect_out 'condition met' kubectl wait --for=condition=Ready widget/w1 --timeout=10s
+
+# Watch: a change made while `kubectl get -w` runs shows up in its output.
+timeout 6 kubectl get wd -w >"$work/watch.out" 2>&1 &
+wpid=$!
+sleep 2
+kubectl patch widget w1 --type merge -p '{"spec":{"size":9}}' >/dev/null
+wait "$wpid" || true
+grep -qE '^w1 +8 ' "$work/watch.out" || fail "watch: no initial row: $(cat "$work/watch.out")"
+grep -qE '^w1 +9 ' "$work/watch.out" || fail "watch: no update row: $(cat "$work/watch.out")"
+
+# Events, found by describe through involvedObject field selectors.
+uid=$(kubectl get widget w1 -o jsonpath='{.metadata.uid}')
+cat >"$work/ev.yaml" <<EOF
+apiVersion: v1
+kind: Event
+metadata:
+  name: w1.polished
+type: Normal
+reason: Polished
+message: the widget was polished
+involvedObject: {apiVersion: test.kubesim.io/v1, kind: Widget, name: w1, namespace: default, uid: "$uid"}
+source: {component: widget-controller}
+count: 1
+EOF
+kubectl create -f "$work/ev.yaml" >/dev/null
+expect_out 'Normal +Polished +.* +widget-controller +the widget was polished' kubectl describe widget w1
+expect_out 'w1.polished' kubectl get events --field-selector involvedObject.name=w1
+expect_err 'field label not supported: involvedObject.color' \
+  kubectl get events --field-selector involvedObject.color=red
+expect_err '"spec.size" is not a known field selector: only "metadata.name", "metadata.namespace"' \
+  kubectl get configmaps --field-selector spec.size=1
+expect_out 'regarding:' kubectl get events.v1.events.k8s.io w1.polished -o yaml
+
+# Explain, from /openapi/v3.
+expect_out 'How big the widget is' kubectl explain widget.spec.size
+expect_out 'KIND: +QuayRegistry' kubectl explain quayregistries
+expect_out 'configBundleSecret' kubectl explain quayregistry.spec
+
+# Built-ins: apply twice (strategic merge from kubectl's own types), strategic
+# patch of containers by name, immutable fields, stale update.
+cat >"$work/dep.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: main
+        image: example/web:1
+      - name: side
+        image: example/side:1
+EOF
+expect_out 'deployment.apps/web created' kubectl apply -f "$work/dep.yaml"
+sed -i 's#example/web:1#example/web:2#' "$work/dep.yaml"
+expect_out 'deployment.apps/web configured' kubectl apply -f "$work/dep.yaml"
+expect_out 'patched' kubectl patch deployment web --type strategic \
+  -p '{"spec":{"template":{"spec":{"containers":[{"name":"side","image":"example/side:2"}]}}}}'
+expect_out 'example/web:2 example/side:2' kubectl get deployment web \
+  -o jsonpath='{.spec.template.spec.containers[*].image}'
+expect_err 'spec.selector: Invalid value: .*field is immutable' kubectl patch deployment web \
+  --type merge -p '{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}'
+kubectl get configmap -o name >/dev/null
+cat >"$work/cm.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  resourceVersion: "1"
+data: {a: "1"}
+EOF
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {a: "0"}
+EOF
+expect_err 'Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again' \
+  kubectl replace -f "$work/cm.yaml"
+
+# Delete with a finalizer: the object stays (with deletionTimestamp) until
+# the finalizer is removed.
+kubectl patch widget w1 --type merge -p '{"metadata":{"finalizers":["test.kubesim.io/hold"]}}' >/dev/null
+expect_out 'deleted' kubectl delete widget w1 --wait=false
+expect_out '[0-9]{4}-[0-9]{2}-[0-9]{2}T' kubectl get widget w1 -o jsonpath='{.metadata.deletionTimestamp}'
+kubectl patch widget w1 --type json -p '[{"op":"remove","path":"/metadata/finalizers"}]' >/dev/null
+expect_err 'widgets.test.kubesim.io "w1" not found' kubectl get widget w1
+
+# Namespaces finalize: their content goes with them.
+kubectl create namespace scratch >/dev/null 2>&1 || kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Namespace
+metadata: {name: scratch}
+EOF
+kubectl apply -n scratch -f "$work/w1.yaml" >/dev/null
+expect_out 'namespace "scratch" deleted' kubectl delete namespace scratch --timeout=20s
+expect_err 'namespaces "scratch" not found' kubectl get namespace scratch
+
+echo "kubectl against kubesim: all checks passed"
