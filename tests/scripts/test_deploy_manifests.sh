@@ -527,7 +527,8 @@ for ln in out.splitlines():
         continue  # listed above
     elif "failed to download openapi" in ln:
         gaps.append("openapi:" + ln.strip())
-    elif "unexpected EOF" in ln or "<html>" in ln:
+    elif any(s in ln for s in ("unexpected EOF", "<html>", "http2:", "stream error",
+                                "connection reset by peer")):
         gaps.append("h2:" + ln.strip())
     else:
         unknown.append(ln.strip())
@@ -553,7 +554,7 @@ PY
         fi
         if grep -q '^GAP h2:' "$work/gaps.out"; then
             skip "simulator gap: requests over HTTP/2 broke (exact error:" \
-                "$(grep -m1 -E 'unexpected EOF|<html>' "$work/apply.out" |
+                "$(grep -m1 -E 'unexpected EOF|<html>|http2:|stream error|connection reset' "$work/apply.out" |
                     sed 's|<html>.*<h1>\([0-9]*\)</h1>.*</html>|<libwebsockets HTML page: \1>|'));" \
                 "applying over HTTP/1.1 (DISABLE_HTTP2=true)"
             envs+=(DISABLE_HTTP2=true)
