@@ -576,7 +576,8 @@ def rules_of(s):
 
 
 crds = {}
-for path in sorted(glob.glob(os.path.join(SRC, "crds", "*.yaml"))):
+for path in sorted(p for p in glob.glob(os.path.join(SRC, "crds", "*.yaml"))
+                   if os.path.basename(p) != "kustomization.yaml"):
     where = os.path.relpath(path, SRC)
     docs = load_docs(path)
     if len(docs) != 1:

@@ -61,22 +61,8 @@ fi
 # 1. Render
 # ---------------------------------------------------------------------------
 # deploy/kustomization.yaml takes the CRDs through crds/kustomization.yaml
-# (kustomize refuses single files outside its root). Until that file exists the
-# render runs on a staged copy with one generated from crds/*.yaml, and says so.
+# (kustomize refuses single files outside its root).
 kroot="$src/deploy"
-if [ ! -f "$src/crds/kustomization.yaml" ]; then
-    skip "crds/kustomization.yaml is missing, so \`kubectl apply -k deploy/\` cannot work" \
-        "in the source tree yet; rendering a staged copy with a generated one"
-    mkdir -p "$work/stage"
-    cp -r "$src/deploy" "$src/crds" "$work/stage/"
-    {
-        echo "apiVersion: kustomize.config.k8s.io/v1beta1"
-        echo "kind: Kustomization"
-        echo "resources:"
-        for f in "$src"/crds/*.yaml; do echo "- $(basename "$f")"; done
-    } >"$work/stage/crds/kustomization.yaml"
-    kroot="$work/stage/deploy"
-fi
 
 if "$KUBECTL" kustomize "$kroot" >"$work/rendered.yaml" 2>"$work/kustomize.err"; then
     ok "kubectl kustomize deploy/ renders ($(grep -c '^kind:' "$work/rendered.yaml") objects)"
@@ -435,13 +421,25 @@ if os.path.exists(BINARY) and shutil.which("readelf") and shutil.which("dpkg"):
     needed = re.findall(r"\(NEEDED\).*\[(.+)\]", out)
     # Sanitizer builds link their runtimes; libc and libgcc are in every base.
     base_pk = re.compile(r"^(libc6|libgcc-s1|libasan\d+|libubsan\d+|liblsan\d+|libstdc\+\+6)$")
+    # A library may come in as a Depends of an installed package (libcap2 of
+    # libwebsockets17): apt installs those too.
+    run_closure = set(run_pk)
+    if shutil.which("apt-cache"):
+        r = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends",
+                            "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces",
+                            "--no-enhances"] + list(run_pk), capture_output=True, text=True)
+        run_closure |= {ln.split(":", 1)[1].strip().strip("<>") for ln in r.stdout.splitlines()
+                        if "Depends:" in ln}
+        run_closure |= {ln.strip() for ln in r.stdout.splitlines()
+                        if ln and not ln.startswith(" ")}
     missing = []
     for lib in needed:
         r = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
         owners = {ln.split(":")[0] for ln in r.stdout.splitlines() if ":" in ln}
         if not owners:
             missing.append(lib + " (no package owns it here)")
-        elif not owners & set(run_pk) and not any(base_pk.match(o) for o in owners):
+        elif not {o.split(":")[0] for o in owners} & run_closure and \
+                not any(base_pk.match(o) for o in owners):
             missing.append("%s (%s)" % (lib, ", ".join(sorted(owners))))
     check(needed and not missing, "runtime stage installs every library the binary links",
           "; ".join(missing))
