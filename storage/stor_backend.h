@@ -65,6 +65,11 @@
 #define STOR_VALUE_MAX  1024 /* one option or secret value */
 #define STOR_SPEC_OPTS  24
 #define STOR_UPLOAD_MAX 1024 /* an S3 UploadId / a Swift segment path prefix */
+/* Largest object size taken from a listing or a HEAD: 2^53 bytes (8 PiB), the
+ * largest integer a JSON number (Swift's listings) holds exactly and far above
+ * any store's object limit. A server claiming more is broken or hostile; the
+ * bound keeps every size sum and part computation free of overflow. */
+#define STOR_SIZE_MAX (1ull << 53)
 
 /* ---- errors ---- */
 enum stor_errcode {

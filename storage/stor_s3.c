@@ -216,13 +216,16 @@ static void read_swift_info(struct s3_backend *b)
         cJSON *s3api = cJSON_GetObjectItemCaseSensitive(j, "s3api");
         cJSON *mp = cJSON_GetObjectItemCaseSensitive(s3api, "max_upload_part_num");
         cJSON *ms = cJSON_GetObjectItemCaseSensitive(s3api, "min_segment_size");
-        if (cJSON_IsNumber(mp) && mp->valuedouble >= 1 && !b->max_parts)
+        /* Range checks come before the conversions: a double beyond the
+         * target type does not convert (undefined behaviour). */
+        if (cJSON_IsNumber(mp) && mp->valuedouble >= 1 && mp->valuedouble <= 10000 &&
+            !b->max_parts)
             b->limits.max_parts = (unsigned)mp->valuedouble;
-        if (cJSON_IsNumber(ms) && ms->valuedouble >= 1)
+        if (cJSON_IsNumber(ms) && ms->valuedouble >= 1 && ms->valuedouble <= (double)(5ull << 30))
             b->limits.min_part_size = (uint64_t)ms->valuedouble;
         cJSON *swift = cJSON_GetObjectItemCaseSensitive(j, "swift");
         cJSON *mf = cJSON_GetObjectItemCaseSensitive(swift, "max_file_size");
-        if (cJSON_IsNumber(mf) && mf->valuedouble >= 1) {
+        if (cJSON_IsNumber(mf) && mf->valuedouble >= 1 && mf->valuedouble <= (double)STOR_SIZE_MAX) {
             b->limits.max_put_size = (uint64_t)mf->valuedouble;
             b->limits.max_copy_size = (uint64_t)mf->valuedouble;
         }
@@ -670,8 +673,10 @@ static int parse_list(struct stor_backend *sb, struct stor_req *req, struct stor
             continue;
         stor_strlcpy(e.key, key + plen, sizeof(e.key));
         stor_strlcpy(req->list_next, e.key, sizeof(req->list_next));
-        if (xml_get(c, ce, "Size", v, sizeof(v)) && stor_parse_u64(v, &e.size))
-            return stor_error_set(err, STOR_EDECODE, "bad Size in listing");
+        if (xml_get(c, ce, "Size", v, sizeof(v)) &&
+            (stor_parse_u64(v, &e.size) || e.size > STOR_SIZE_MAX))
+            return stor_error_set(err, STOR_EDECODE, "bad Size in the listing entry of %.300s",
+                                  key);
         if (xml_get(c, ce, "ETag", v, sizeof(v)))
             stor_etag_norm(v, e.etag, sizeof(e.etag));
         if (xml_get(c, ce, "LastModified", v, sizeof(v)))
@@ -717,8 +722,11 @@ static int s3_finish(struct stor_backend *sb, CURL *easy, struct stor_req *req,
         memset(&req->entry, 0, sizeof(req->entry));
         if (req->key)
             stor_strlcpy(req->entry.key, req->key, sizeof(req->entry.key));
-        if (stor_req_header(req, "content-length", v, sizeof(v)))
-            stor_parse_u64(v, &req->entry.size);
+        /* A size we cannot read must not become 0: a zero-byte source
+         * would be copied as an empty object. */
+        if (stor_req_header(req, "content-length", v, sizeof(v)) &&
+            (stor_parse_u64(v, &req->entry.size) || req->entry.size > STOR_SIZE_MAX))
+            return stor_error_set(err, STOR_EDECODE, "HEAD %s: bad Content-Length", req->key);
         if (stor_req_header(req, "etag", v, sizeof(v)))
             stor_etag_norm(v, req->entry.etag, sizeof(req->entry.etag));
         if (stor_req_header(req, "last-modified", v, sizeof(v)))

@@ -464,12 +464,13 @@ static int info_url(const char *storage_url, char *buf, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-static uint64_t json_u64(const cJSON *obj, const char *name, uint64_t dflt)
+/* A positive number of /info, at most `max` (a larger one is taken as `max`). */
+static uint64_t json_u64(const cJSON *obj, const char *name, uint64_t dflt, uint64_t max)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1.8e19)
-        return (uint64_t)v->valuedouble;
-    return dflt;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
+        return dflt;
+    return v->valuedouble >= (double)max ? max : (uint64_t)v->valuedouble;
 }
 
 static int swift_limits(struct stor_backend *sb, struct stor_limits *out, struct stor_error *err)
@@ -502,10 +503,10 @@ static int swift_limits(struct stor_backend *sb, struct stor_limits *out, struct
         const cJSON *swift = cJSON_GetObjectItemCaseSensitive(j, "swift");
         const cJSON *slo = cJSON_GetObjectItemCaseSensitive(j, "slo");
         if (cJSON_IsObject(swift)) {
-            max_file = json_u64(swift, "max_file_size", max_file);
-            page = json_u64(swift, "container_listing_limit", page);
+            max_file = json_u64(swift, "max_file_size", max_file, STOR_SIZE_MAX);
+            page = json_u64(swift, "container_listing_limit", page, SWIFT_DEFAULT_PAGE);
             have_slo = cJSON_IsObject(slo);
-            segments = json_u64(slo, "max_manifest_segments", segments);
+            segments = json_u64(slo, "max_manifest_segments", segments, 100000);
         }
         cJSON_Delete(j);
     }
@@ -910,8 +911,13 @@ static int parse_list(struct swift_backend *b, struct stor_req *req, unsigned pa
         memset(&e, 0, sizeof(e));
         stor_strlcpy(e.key, n + plen, sizeof(e.key));
         const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(it, "bytes");
-        if (!cJSON_IsNumber(bytes) || bytes->valuedouble < 0) {
-            rc = stor_error_set(err, STOR_EDECODE, "listing entry \"%.300s\" without bytes", n);
+        /* Compared before the conversion: a double out of uint64_t's range
+         * does not convert (undefined behaviour), and a hostile server may
+         * send 1e300. `!(x >= 0)` also refuses a NaN. */
+        if (!cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
+            bytes->valuedouble > (double)STOR_SIZE_MAX) {
+            rc = stor_error_set(err, STOR_EDECODE,
+                                "listing entry \"%.300s\" without a valid byte count", n);
             break;
         }
         e.size = (uint64_t)bytes->valuedouble;
@@ -993,7 +999,7 @@ static int swift_finish(struct stor_backend *sb, CURL *easy, struct stor_req *re
             stor_strlcpy(req->entry.key, req->key, sizeof(req->entry.key));
         /* For a DLO or SLO this is the size of the whole object. */
         if (stor_req_header(req, "content-length", v, sizeof(v)) &&
-            stor_parse_u64(v, &req->entry.size))
+            (stor_parse_u64(v, &req->entry.size) || req->entry.size > STOR_SIZE_MAX))
             return stor_error_set(err, STOR_EDECODE, "HEAD %s: bad Content-Length", req->key);
         if (stor_req_header(req, "etag", v, sizeof(v)))
             stor_etag_norm(v, req->entry.etag, sizeof(req->entry.etag));
