@@ -69,6 +69,7 @@ struct job {
     double wake_at;
     uint64_t size;
     int server_side, use_mpu, need_rehead;
+    int vanished; /* the source is gone: counted as such once any upload is aborted */
     struct stor_upload up;
     unsigned part;
     uint64_t seg_off, seg_len, seg_in, seg_out;
@@ -411,6 +412,15 @@ static void job_failed(struct job *j, const struct stor_error *err)
     job_release(j);
 }
 
+/* The end of a job that did not succeed: its source vanished, or it failed. */
+static void job_finished_badly(struct job *j)
+{
+    if (j->vanished)
+        job_vanished(j);
+    else
+        job_failed(j, &j->err);
+}
+
 static void start_segment(struct job *j);
 static void plan_transfer(struct job *j);
 
@@ -422,12 +432,11 @@ static void step_failed(struct job *j, int from_src, const struct stor_error *er
     enum jstate failed_st = j->st;
     xfer_stop(&j->x[0]);
     xfer_stop(&j->x[1]);
-    if (from_src && err->code == STOR_ENOTFOUND) {
-        job_vanished(j);
-        return;
-    }
-    j->err = *err;
-    if (stor_err_retryable(err->code) && j->attempt + 1 < p->o.max_attempts && !p->fatal) {
+    j->vanished = from_src && err->code == STOR_ENOTFOUND;
+    if (!j->vanished)
+        j->err = *err;
+    if (!j->vanished && stor_err_retryable(err->code) && j->attempt + 1 < p->o.max_attempts &&
+        !p->fatal) {
         j->attempt++;
         double d = p->o.backoff_base_s;
         for (unsigned i = 1; i < j->attempt && d < p->o.backoff_max_s; i++)
@@ -445,7 +454,8 @@ static void step_failed(struct job *j, int from_src, const struct stor_error *er
         return;
     }
     if (j->use_mpu && j->up.upload_id[0] && failed_st != J_ABORT) {
-        /* Best effort: tell the server to drop the parts. */
+        /* Best effort: tell the server to drop the parts, also when the
+         * source vanished half-way (parts already stored would be orphans). */
         struct stor_req in;
         memset(&in, 0, sizeof(in));
         in.op = STOR_OP_MPU_ABORT;
@@ -455,7 +465,7 @@ static void step_failed(struct job *j, int from_src, const struct stor_error *er
         if (xfer_start(j, 1, &in, NULL, NULL) == 0 && !j->x[1].done)
             return;
     }
-    job_failed(j, &j->err);
+    job_finished_badly(j);
 }
 
 static void start_resolve(struct job *j)
@@ -818,7 +828,7 @@ static void job_step(struct job *j)
     case J_ABORT:
         if (!d->done)
             return;
-        job_failed(j, &j->err);
+        job_finished_badly(j);
         return;
     case J_SEG: {
         /* A failure on either side ends the segment at once. */
@@ -835,7 +845,13 @@ static void job_step(struct job *j)
                 stor_error_set(&e, STOR_EINTEGRITY, "content does not match the digest in its key");
                 j->attempt = j->pool->o.max_attempts;
             }
-            step_failed(j, 0, &e);
+            /* A server-side copy reads the source itself: its "not found"
+             * means the source vanished, like a GET's (unless S3 says the
+             * multipart upload is what it could not find). */
+            step_failed(j,
+                        e.code == STOR_ENOTFOUND && j->server_side &&
+                            strcmp(e.server_code, "NoSuchUpload") != 0,
+                        &e);
             return;
         }
         if (s->used && s->done && j->seg_in != j->seg_len) {
@@ -913,7 +929,7 @@ static void start_job(struct pool *p, struct job *j, const struct stor_pair *pr)
     j->pair = *pr;
     j->attempt = 0;
     j->size = pr->src.size;
-    j->server_side = j->use_mpu = j->need_rehead = 0;
+    j->server_side = j->use_mpu = j->need_rehead = j->vanished = 0;
     j->verdict = -1;
     memset(&j->up, 0, sizeof(j->up));
     stor_error_clear(&j->err);

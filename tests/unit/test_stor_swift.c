@@ -32,6 +32,8 @@
 #include "stor_backend.h"
 #include "stor_copy.h"
 #include "stor_internal.h"
+#include "stor_pool.h"
+#include "stor_queue.h"
 #include "stor_sigv4.h"
 
 extern char **environ;
@@ -926,6 +928,129 @@ static void test_engine_streams_a_quay_store_between_two_accounts(void **state)
     stor_backend_close(dst);
 }
 
+/* ---- a source that vanishes half-way: a direct backend whose object is
+ * readable from offset 0 only (the second part's read finds it gone) ---- */
+
+struct stor_reader {
+    uint64_t pos;
+};
+
+static int gone_read_open(struct stor_backend *b, const char *key, uint64_t offset,
+                          struct stor_reader **out, struct stor_error *err)
+{
+    (void)b;
+    if (offset > 0)
+        return stor_error_set(err, STOR_ENOTFOUND, "%s: gone", key);
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : stor_error_set(err, STOR_ENOMEM, "out of memory");
+}
+
+static int gone_read(struct stor_reader *r, void *buf, size_t cap, size_t *got,
+                     struct stor_error *err)
+{
+    (void)err;
+    memset(buf, 'v', cap);
+    r->pos += cap;
+    *got = cap;
+    return 0;
+}
+
+static void gone_read_close(struct stor_reader *r)
+{
+    free(r);
+}
+
+static const struct stor_backend_ops gone_ops = {
+    .scheme = "gone",
+    .read_open = gone_read_open,
+    .read = gone_read,
+    .read_close = gone_read_close,
+};
+
+/* Runs the transfer engine alone on hand-made pairs. */
+static void run_pairs(struct stor_backend *src, struct stor_backend *dst,
+                      const struct stor_pair *pairs, size_t n, struct stor_progress *prog)
+{
+    struct stor_queue q;
+    assert_int_equal(stor_queue_init(&q, sizeof(struct stor_pair), n + 1), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(stor_queue_push(&q, &pairs[i]), 0);
+    stor_queue_close(&q);
+    struct stor_pool_opts o;
+    memset(&o, 0, sizeof(o));
+    o.concurrency = 2;
+    o.max_attempts = 3;
+    o.backoff_base_s = 0.01;
+    o.backoff_max_s = 0.1;
+    struct stor_error err;
+    assert_int_equal(stor_progress_init(prog, "copy", NULL, 3600), 0);
+    int rc = stor_pool_run(src, dst, &o, &q, prog, &err);
+    if (rc)
+        fail_msg("pool: %s", err.message);
+    stor_queue_destroy(&q);
+}
+
+static struct stor_pair copy_pair(const char *key, uint64_t size)
+{
+    struct stor_pair p;
+    memset(&p, 0, sizeof(p));
+    p.action = STOR_ACT_COPY;
+    p.cls = STOR_KEY_MUTABLE;
+    p.has_src = 1;
+    stor_strlcpy(p.src.key, key, sizeof(p.src.key));
+    p.src.size = size;
+    return p;
+}
+
+static void test_vanished_sources_are_counted_and_leave_no_segments(void **state)
+{
+    (void)state;
+    struct stor_progress prog;
+    /* A server-side copy whose source is gone: vanished, not failed. */
+    struct stor_backend *a = open_spec("swift://copy-a/src/", "QSOT_A1_");
+    struct stor_backend *b = open_spec("swift://copy-b/vanish/", "QSOT_A1_");
+    struct stor_pair p = copy_pair("no-such-object", 10);
+    run_pairs(a, b, &p, 1, &prog);
+    assert_int_equal(prog.server_side, 0);
+    assert_int_equal(prog.vanished.objects, 1);
+    assert_int_equal(prog.failed.objects, 0);
+    stor_progress_destroy(&prog);
+    stor_backend_close(a);
+    stor_backend_close(b);
+
+    /* A multipart upload whose source vanishes after its first part: the
+     * stored segment is deleted, the object counted as vanished. */
+    char tok2[256];
+    assert_int_equal(fetch_token(env_get("SWIFT_USER2"), env_get("SWIFT_KEY2"), tok2, sizeof(tok2)),
+                     0);
+    long st = raw_at(env_get("SWIFT_STORAGE_URL2"), tok2, "PUT", "vanish-dst", "", NULL, NULL);
+    assert_true(st == 201 || st == 202);
+    struct stor_backend gone;
+    memset(&gone, 0, sizeof(gone));
+    gone.ops = &gone_ops;
+    struct stor_backend *dst =
+        open_spec("swift://vanish-dst/r/?multipart_threshold=1048576", "QSOT_A2_");
+    p = copy_pair("half-gone", 6u << 20);
+    run_pairs(&gone, dst, &p, 1, &prog);
+    assert_int_equal(prog.vanished.objects, 1);
+    assert_int_equal(prog.failed.objects, 0);
+    assert_int_equal(prog.done.objects, 0);
+    stor_progress_destroy(&prog);
+    struct stor_backend *segs = open_spec("swift://vanish-dst_segments/", "QSOT_A2_");
+    struct stor_lister *l = NULL;
+    struct stor_entry e;
+    struct stor_error err;
+    assert_int_equal(stor_list_open(segs, "", NULL, &l, &err), 0);
+    int nseg = 0;
+    while (stor_list_next(l, &e, &err) == 1)
+        nseg++;
+    assert_int_equal(nseg, 0);
+    stor_list_close(l);
+    assert_int_equal(stor_head(dst, "half-gone", &e, &err), STOR_ENOTFOUND);
+    stor_backend_close(segs);
+    stor_backend_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_copies_server_side_within_one_account_only),
         cmocka_unit_test(test_missing_container_and_reader_errors),
         cmocka_unit_test(test_engine_streams_a_quay_store_between_two_accounts),
+        cmocka_unit_test(test_vanished_sources_are_counted_and_leave_no_segments),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
