@@ -16,5 +16,6 @@ struct cmd_entry {
 int cmd_version(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

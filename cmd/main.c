@@ -12,6 +12,7 @@
 #include "cmd.h"
 
 static const struct cmd_entry commands[] = {
+    {"run", "run the operator (controllers, leader election, probes, metrics)", cmd_run},
     {"version", "print the version and the libraries in use", cmd_version},
     {"copy", "copy a registry's storage to another store (a copy Job's work)", cmd_copy},
     {"verify", "compare two stores: listings, and a sha256 sample of blobs", cmd_verify},
