@@ -25,12 +25,13 @@ const char *stor_action_name(enum stor_action a)
     }
 }
 
-enum stor_action stor_decide(enum stor_key_class cls, const struct stor_entry *src,
-                             const struct stor_entry *dst)
+enum stor_action stor_decide(enum stor_key_class cls, const char *digest,
+                             const struct stor_entry *src, const struct stor_entry *dst)
 {
     if (cls == STOR_KEY_SKIP)
         return STOR_ACT_SKIP;
-    if (cls == STOR_KEY_BLOB && src->size == 0 && !(dst && dst->size == 0))
+    if (cls == STOR_KEY_BLOB && src->size == 0 &&
+        !(digest && strcmp(digest, STOR_EMPTY_SHA256) == 0))
         return STOR_ACT_RESOLVE;
     if (!dst)
         return STOR_ACT_COPY;
@@ -93,6 +94,7 @@ int stor_merge_next(struct stor_merge *m, struct stor_pair *out, struct stor_err
     if (!out->has_src)
         out->action = out->cls == STOR_KEY_SKIP ? STOR_ACT_SKIP : STOR_ACT_EXTRA;
     else
-        out->action = stor_decide(out->cls, &out->src, out->has_dst ? &out->dst : NULL);
+        out->action =
+            stor_decide(out->cls, out->digest, &out->src, out->has_dst ? &out->dst : NULL);
     return 1;
 }

@@ -35,14 +35,21 @@ struct stor_pair {
     char digest[65]; /* blobs: the digest in the key */
 };
 
+/* The sha256 of no bytes: the one digest a zero-byte blob can rightly have. */
+#define STOR_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 /*
- * What to do with a key given both sides' entries (dst NULL when absent).
- * Blobs: copy when absent or of another size; a zero-byte source blob needs
- * a HEAD first. Mutable keys: copy when absent, of another size, of another
- * ETag when both sides have one, else when the source is newer.
+ * What to do with a key given both sides' entries (dst NULL when absent) and,
+ * for a blob, the digest in its key. Blobs: copy when absent or of another
+ * size; a zero-byte source blob needs a HEAD first (it may be a Swift DLO
+ * manifest) unless its digest is that of no bytes, and also when the
+ * destination holds zero bytes too: an empty copy of a DLO taken while its
+ * segments were not yet listed must be repaired, not kept forever. Mutable
+ * keys: copy when absent, of another size, of another ETag when both sides
+ * have one, else when the source is newer.
  */
-enum stor_action stor_decide(enum stor_key_class cls, const struct stor_entry *src,
-                             const struct stor_entry *dst);
+enum stor_action stor_decide(enum stor_key_class cls, const char *digest,
+                             const struct stor_entry *src, const struct stor_entry *dst);
 
 struct stor_merge {
     struct stor_stream src, dst;

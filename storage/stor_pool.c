@@ -501,11 +501,27 @@ static void resolved(struct job *j, const struct stor_entry *head)
     pr->src.size = head->size;
     if (head->etag[0])
         stor_strlcpy(pr->src.etag, head->etag, sizeof(pr->src.etag));
+    /* Zero bytes cannot hash to any other digest than that of no bytes: such
+     * an answer is a DLO whose segments are not listed yet, or a server or
+     * proxy that drops Content-Length on HEAD. Copying it would land an empty
+     * blob under a digest it can never match; the next pass tries again. */
+    if (pr->src.size == 0 && pr->cls == STOR_KEY_BLOB &&
+        strcmp(pr->digest, STOR_EMPTY_SHA256) != 0) {
+        struct stor_error e;
+        stor_error_set(&e, STOR_EINTEGRITY,
+                       "HEAD answered 0 bytes for a blob whose digest is not that of no bytes "
+                       "(a DLO whose segments are not listed yet?): not copied");
+        j->size = 0;
+        job_failed(j, &e);
+        return;
+    }
+    /* Otherwise the HEAD gave the real size: a zero-byte answer is a truly
+     * empty object, compared by size like any other. */
     enum stor_action a;
     if (pr->src.size == 0)
         a = pr->has_dst && pr->dst.size == 0 ? STOR_ACT_SAME : STOR_ACT_COPY;
     else
-        a = stor_decide(pr->cls, &pr->src, pr->has_dst ? &pr->dst : NULL);
+        a = stor_decide(pr->cls, pr->digest, &pr->src, pr->has_dst ? &pr->dst : NULL);
     j->size = pr->src.size;
     j->need_rehead = 0;
     if (a == STOR_ACT_SAME) {

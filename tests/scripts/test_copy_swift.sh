@@ -6,8 +6,9 @@
 # with --verify-content, a multipart object that round-trips, no-op re-copy
 # with zero PUTs (counted in Swift's proxy log), incremental copy of 50 new
 # blobs, the source never written to, shards that partition the keys, a
-# zero-byte DLO manifest resolved by HEAD, a corrupted blob caught, the probe
-# of a read-only destination, bad credentials and a missing bucket.
+# zero-byte DLO manifest resolved by HEAD, real empty objects copied empty, a
+# corrupted blob caught, the probe of a read-only destination, bad credentials
+# and a missing bucket.
 set -euo pipefail
 build=$1 src_root=$2
 start=$src_root/tests/support/swift/start.sh
@@ -185,6 +186,34 @@ expect_field failed.objects 0 "copy through a flaky proxy"
 [ "$(jfield retries)" -gt 0 ] || fail "the flaky proxy caused no retries"
 run_qso verify --source "$S1" --destination "s3://flaky/r?endpoint=$ep" --sample 0
 expect_rc 0 "verify after the flaky copy"
+
+# Zero-byte objects that are NOT DLO manifests copy as empty objects: the
+# blob of no bytes (digest e3b0...) without a HEAD and an empty mutable key.
+# An empty object under another digest is resolved by HEAD and, still empty,
+# refused: zero bytes never hash to that digest.
+empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+odd=00000000000000000000000000000000000000000000000000000000000000dd
+[ "$(swift_req "$tok1" PUT "$SWIFT_STORAGE_URL/empties")" -lt 300 ] || fail "create empties"
+[ "$(swift_req "$tok2" PUT "$SWIFT_STORAGE_URL2/empties")" -lt 300 ] || fail "create empties (2)"
+for k in "sha256/e3/$empty" "sha256/00/$odd" _verify; do
+  [ "$(swift_req "$tok1" PUT "$SWIFT_STORAGE_URL/empties/r/$k" --data-binary '')" = 201 ] || fail "put empty $k"
+done
+as_source "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"
+as_dest "$AWS_ACCESS_KEY_ID2" "$AWS_SECRET_ACCESS_KEY2"
+run_qso copy --source "s3://empties/r?endpoint=$ep" --destination "s3://empties/r?endpoint=$ep"
+expect_rc 1 "empty objects"
+expect_field copied.objects 2 "empty objects"
+expect_field failed.objects 1 "empty objects"
+expect_field requests.head 1 "empty objects: only the blob whose digest is not that of no bytes is resolved"
+jfield firstFailures.0.key | grep "$odd" >/dev/null || fail "the empty blob under another digest is not named"
+for k in "sha256/e3/$empty" _verify; do
+  [ "$(printf 'X-Auth-Token: %s\n' "$tok2" | curl -sS -o /dev/null -w '%{http_code} %{size_download}' -H @- "$SWIFT_STORAGE_URL2/empties/r/$k")" = "200 0" ] ||
+    fail "empty object $k did not arrive empty"
+done
+[ "$(swift_req "$tok2" HEAD "$SWIFT_STORAGE_URL2/empties/r/sha256/00/$odd")" = 404 ] || fail "an empty blob landed under another digest"
+run_qso copy --source "s3://empties/r?endpoint=$ep" --destination "s3://empties/r?endpoint=$ep"
+expect_field copied.objects 0 "empty objects, second pass"
+expect_field same.objects 2 "empty objects, second pass"
 
 # Could not run: bad credentials, a missing bucket.
 as_dest "$AWS_ACCESS_KEY_ID2" "not-the-secret"

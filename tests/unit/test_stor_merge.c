@@ -26,40 +26,48 @@ static struct stor_entry entry(const char *key, uint64_t size, const char *etag,
     return e;
 }
 
-#define BLOB "sha256/ab/ab00000000000000000000000000000000000000000000000000000000000001"
+#define DIGEST "ab00000000000000000000000000000000000000000000000000000000000001"
+#define BLOB   "sha256/ab/" DIGEST
 
 static void test_blob_rules(void **state)
 {
     (void)state;
     struct stor_entry s = entry(BLOB, 10, "x", 5), d = entry(BLOB, 10, "y", 1);
     /* Content-addressed: same size is done, whatever the ETag or time. */
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, &d), STOR_ACT_SAME);
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, NULL), STOR_ACT_COPY);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, &d), STOR_ACT_SAME);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, NULL), STOR_ACT_COPY);
     d.size = 9;
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, &d), STOR_ACT_UPDATE);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, &d), STOR_ACT_UPDATE);
     /* A zero-byte source blob may be a DLO manifest: resolve by HEAD. */
     s.size = 0;
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, &d), STOR_ACT_RESOLVE);
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, NULL), STOR_ACT_RESOLVE);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, &d), STOR_ACT_RESOLVE);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, NULL), STOR_ACT_RESOLVE);
+    /* ... also when the destination is empty too: an empty copy made while
+     * the DLO's segments were not yet listed must not be kept forever. */
     d.size = 0;
-    assert_int_equal(stor_decide(STOR_KEY_BLOB, &s, &d), STOR_ACT_SAME);
-    assert_int_equal(stor_decide(STOR_KEY_SKIP, &s, NULL), STOR_ACT_SKIP);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, DIGEST, &s, &d), STOR_ACT_RESOLVE);
+    assert_int_equal(stor_decide(STOR_KEY_SKIP, NULL, &s, NULL), STOR_ACT_SKIP);
+    /* A blob whose digest is that of no bytes is truly empty: no HEAD. */
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, STOR_EMPTY_SHA256, &s, NULL), STOR_ACT_COPY);
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, STOR_EMPTY_SHA256, &s, &d), STOR_ACT_SAME);
+    d.size = 3;
+    assert_int_equal(stor_decide(STOR_KEY_BLOB, STOR_EMPTY_SHA256, &s, &d), STOR_ACT_UPDATE);
 }
 
 static void test_mutable_rules(void **state)
 {
     (void)state;
     struct stor_entry s = entry("_verify", 4, "aa", 5), d = entry("_verify", 4, "aa", 1);
-    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, &s, &d), STOR_ACT_SAME);
+    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, NULL, &s, &d), STOR_ACT_SAME);
     snprintf(d.etag, sizeof(d.etag), "bb");
-    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, &s, &d), STOR_ACT_UPDATE);
+    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, NULL, &s, &d), STOR_ACT_UPDATE);
     /* Without ETags on both sides (a local directory), the newer source wins. */
     d.etag[0] = '\0';
-    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, &s, &d), STOR_ACT_UPDATE);
+    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, NULL, &s, &d), STOR_ACT_UPDATE);
     d.mtime = 7;
-    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, &s, &d), STOR_ACT_SAME);
+    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, NULL, &s, &d), STOR_ACT_SAME);
     d.size = 3;
-    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, &s, &d), STOR_ACT_UPDATE);
+    assert_int_equal(stor_decide(STOR_KEY_MUTABLE, NULL, &s, &d), STOR_ACT_UPDATE);
 }
 
 /* A fixed list as a stream. */

@@ -75,7 +75,9 @@ class Handler(BaseHTTPRequestHandler):
             if k.lower() in ("connection", "transfer-encoding", "content-length"):
                 continue
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        # A HEAD has no body but keeps upstream's length (the object's size).
+        length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length if length is not None else str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
