@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stor_internal.h"
 #include "stor_layout.h"
@@ -70,6 +71,7 @@ struct job {
     uint64_t size;
     int server_side, use_mpu, need_rehead;
     int vanished; /* the source is gone: counted as such once any upload is aborted */
+    int planned;  /* counted in prog->planned (undone when the job is re-resolved) */
     struct stor_upload up;
     unsigned part;
     uint64_t seg_off, seg_len, seg_in, seg_out;
@@ -537,17 +539,32 @@ static void resolved(struct job *j, const struct stor_entry *head)
     plan_transfer(j);
 }
 
-/* Local to local: one blocking copy (the kernel moves the bytes). */
+/* Blocks until the bucket holds tokens again: for direct copies, which run
+ * on the loop thread anyway. */
+static void wait_tokens(struct pool *p)
+{
+    refill_tokens(p);
+    while (p->o.max_bytes_per_second && p->tokens <= 0) {
+        double wait = -p->tokens / (double)p->o.max_bytes_per_second + 0.001;
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&ts, NULL);
+        refill_tokens(p);
+    }
+}
+
+/* Local to local: one blocking copy. The kernel moves the bytes
+ * (copy_file_range) unless the bytes must be hashed or paced by the
+ * bandwidth cap: then they stream through our buffer. */
 static void direct_copy(struct job *j)
 {
     struct pool *p = j->pool;
     struct stor_error err;
     stor_error_clear(&err);
     int rc;
-    if (!j->md && p->same_account && p->dst->ops->copy) {
+    if (j->server_side && p->dst->ops->copy && !p->o.max_bytes_per_second) {
         rc = p->dst->ops->copy(p->dst, j->pair.src.key, p->src, j->pair.src.key, &err);
-        j->server_side = rc == 0;
     } else {
+        j->server_side = 0;
         struct stor_reader *r = NULL;
         struct stor_writer *w = NULL;
         rc = p->src->ops->read_open(p->src, j->pair.src.key, 0, &r, &err);
@@ -556,16 +573,20 @@ static void direct_copy(struct job *j)
         uint64_t done = 0;
         while (!rc) {
             size_t got = 0;
+            wait_tokens(p);
             rc = p->src->ops->read(r, p->direct_buf, DIRECT_CHUNK, &got, &err);
             if (rc || got == 0)
                 break;
+            take_tokens(p, got);
             hash_update(j, p->direct_buf, got);
             rc = p->dst->ops->write(w, p->direct_buf, got, &err);
             done += got;
         }
-        if (!rc && done != j->size)
+        if (!rc && done != j->size) {
             rc = stor_error_set(&err, STOR_ETRANSPORT, "%s changed size while copied",
                                 j->pair.src.key);
+            j->need_rehead = j->pair.cls != STOR_KEY_BLOB;
+        }
         if (!rc && j->md) {
             hash_final(j);
             if (j->verdict == 0)
@@ -598,6 +619,7 @@ static void plan_transfer(struct job *j)
     g->planned.objects++;
     g->planned.bytes += j->size;
     stor_progress_unlock(g);
+    j->planned = 1;
     if (p->o.dry_run) {
         job_release(j);
         return;
@@ -915,10 +937,14 @@ static void retry_now(struct job *j)
         }
         free(j->up.etags);
         j->up.etags = NULL;
-        stor_progress_lock(j->pool->prog);
-        j->pool->prog->planned.objects--;
-        j->pool->prog->planned.bytes -= j->size;
-        stor_progress_unlock(j->pool->prog);
+        /* A HEAD that failed before the job was planned has nothing to undo. */
+        if (j->planned) {
+            stor_progress_lock(j->pool->prog);
+            j->pool->prog->planned.objects--;
+            j->pool->prog->planned.bytes -= j->size;
+            stor_progress_unlock(j->pool->prog);
+            j->planned = 0;
+        }
         start_resolve(j);
         return;
     }
@@ -936,6 +962,12 @@ static void retry_now(struct job *j)
     if (!j->use_mpu && j->md) {
         EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
     }
+    /* Local to local is one blocking step, not segments on the multi handle. */
+    if (!j->pool->src_http && !j->pool->dst_http) {
+        j->server_side = j->pool->same_account && !j->md && !j->pool->o.no_server_side;
+        direct_copy(j);
+        return;
+    }
     start_segment(j);
 }
 
@@ -945,7 +977,7 @@ static void start_job(struct pool *p, struct job *j, const struct stor_pair *pr)
     j->pair = *pr;
     j->attempt = 0;
     j->size = pr->src.size;
-    j->server_side = j->use_mpu = j->need_rehead = j->vanished = 0;
+    j->server_side = j->use_mpu = j->need_rehead = j->vanished = j->planned = 0;
     j->verdict = -1;
     memset(&j->up, 0, sizeof(j->up));
     stor_error_clear(&j->err);
