@@ -17,18 +17,21 @@
 
 static void verify_usage(FILE *out)
 {
-    fprintf(out, "usage: quay-storage-operator verify --source SPEC --destination SPEC [flags]\n"
-                 "\n"
-                 "SPEC and credentials as for `copy` (see `copy --help`).\n"
-                 "flags:\n"
-                 "  --sample N            blobs to download from the destination and sha256-check\n"
-                 "                        (default 16)\n"
-                 "  --full-content        check every blob's content instead of a sample\n"
-                 "  --layout auto|quay|registry|plain\n"
-                 "  --shard i/N | --shards N   verify one shard only\n"
-                 "  --termination-log PATH     --progress-interval SECONDS\n"
-                 "\n"
-                 "exit: 0 complete, 1 offenders found, 2 usage, 3 could not run\n");
+    fprintf(out,
+            "usage: quay-storage-operator verify --source SPEC --destination SPEC [flags]\n"
+            "\n"
+            "SPEC and credentials as for `copy` (see `copy --help`).\n"
+            "flags:\n"
+            "  --sample N            blobs to download from the destination and sha256-check\n"
+            "                        (default 16)\n"
+            "  --full-content        check every blob's content instead of a sample\n"
+            "  --max-offenders N     offenders named in the summary (default 10, at most 100;\n"
+            "                        as many as fit in its 4 KiB)\n"
+            "  --layout auto|quay|registry|plain\n"
+            "  --shard i/N | --shards N   verify one shard only\n"
+            "  --termination-log PATH     --progress-interval SECONDS\n"
+            "\n"
+            "exit: 0 complete, 1 offenders found, 2 usage, 3 could not run\n");
 }
 
 int cmd_verify(int argc, char **argv)
@@ -56,6 +59,7 @@ int cmd_verify(int argc, char **argv)
         o.shard = f.shard;
         o.sample = f.sample;
         o.full_content = f.full_content;
+        o.max_offenders = f.max_offenders;
         rc = stor_verify_run(src, dst, &o, &prog, &err);
     }
     int offenders = prog.missing.objects || prog.differ.objects || prog.content_bad;

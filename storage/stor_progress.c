@@ -29,6 +29,7 @@ int stor_progress_init(struct stor_progress *p, const char *command, FILE *out, 
     p->command = command;
     p->out = out;
     p->interval_s = interval_s;
+    p->max_failures = STOR_FAILURES_KEPT;
     p->started = p->last_line = stor_now();
     return 0;
 }
@@ -54,7 +55,7 @@ void stor_progress_fail(struct stor_progress *p, const char *key, uint64_t bytes
     stor_progress_lock(p);
     p->failed.objects++;
     p->failed.bytes += bytes;
-    if (p->nfailures < STOR_FAILURES_KEPT) {
+    if (p->nfailures < p->max_failures && p->nfailures < STOR_FAILURES_MAX) {
         stor_strlcpy(p->failures[p->nfailures].key, key ? key : "", sizeof(p->failures[0].key));
         snprintf(p->failures[p->nfailures].error, sizeof(p->failures[0].error), "%.30s: %.160s",
                  stor_err_name(err ? err->code : STOR_EIO), err ? err->message : "");

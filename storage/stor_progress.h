@@ -14,7 +14,8 @@
 #include "stor_backend.h"
 
 #define STOR_SUMMARY_MAX   4000 /* bytes, under the kubelet's 4096 */
-#define STOR_FAILURES_KEPT 8
+#define STOR_FAILURES_KEPT 8    /* failures named by default (verify: --max-offenders) */
+#define STOR_FAILURES_MAX  100  /* the most that can be asked for */
 
 struct stor_count {
     uint64_t objects, bytes;
@@ -57,10 +58,11 @@ struct stor_progress {
     int listing_done;
 
     unsigned nfailures;
+    unsigned max_failures; /* how many to keep, at most STOR_FAILURES_MAX */
     struct {
         char key[256];
         char error[200];
-    } failures[STOR_FAILURES_KEPT];
+    } failures[STOR_FAILURES_MAX];
 };
 
 int stor_progress_init(struct stor_progress *p, const char *command, FILE *out, double interval_s);
@@ -69,7 +71,7 @@ double stor_now(void); /* monotonic seconds */
 
 void stor_progress_lock(struct stor_progress *p);
 void stor_progress_unlock(struct stor_progress *p);
-/* Adds one failure (kept when fewer than STOR_FAILURES_KEPT are); locks. */
+/* Adds one failure (kept when fewer than max_failures are); locks. */
 void stor_progress_fail(struct stor_progress *p, const char *key, uint64_t bytes,
                         const struct stor_error *err);
 /* Prints a progress line when the interval has passed (or `force`); locks. */

@@ -146,6 +146,10 @@ int stor_verify_run(struct stor_backend *src, struct stor_backend *dst,
     v.dst = dst;
     v.o = o;
     v.prog = prog;
+    stor_progress_lock(prog);
+    prog->max_failures =
+        o->max_offenders < STOR_FAILURES_MAX ? o->max_offenders : STOR_FAILURES_MAX;
+    stor_progress_unlock(prog);
     if (o->sample && !o->full_content) {
         v.sample = calloc(o->sample, sizeof(*v.sample));
         v.digests = calloc(o->sample, sizeof(*v.digests));

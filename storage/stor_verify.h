@@ -17,8 +17,9 @@
 struct stor_verify_opts {
     enum stor_layout layout;
     struct stor_shard shard;
-    unsigned sample;  /* blobs to download and hash (reservoir sample) */
-    int full_content; /* hash every blob instead */
+    unsigned sample;        /* blobs to download and hash (reservoir sample) */
+    int full_content;       /* hash every blob instead */
+    unsigned max_offenders; /* named in the summary (as many as fit in it) */
 };
 
 /* 0 when the comparison ran (offenders are counted in prog: missing,

@@ -78,6 +78,11 @@ expect_rc 1 "verify with offenders"
 expect_field missing.objects 1 "verify with offenders"
 expect_field differ.objects 1 "verify with offenders"
 jfield firstOffenders | grep "${victim##*/}" >/dev/null || fail "verify does not name the missing blob"
+[ "$(jfield firstOffenders | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] || fail "verify names $(jfield firstOffenders)"
+run_qso verify --source "$src" --destination "$dst" --max-offenders 1
+expect_rc 1 "verify --max-offenders 1"
+[ "$(jfield firstOffenders | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] || fail "--max-offenders 1 named $(jfield firstOffenders)"
+expect_field missing.objects 1 "verify --max-offenders 1"
 
 # --verify-content: a blob whose content does not match its key never lands.
 bad=$QSO_TMP/bad bdst=$QSO_TMP/bad-dst
