@@ -371,6 +371,28 @@ uint64_t stor_part_size(const struct stor_limits *lim, uint64_t size)
     return need > min ? need : min;
 }
 
+int stor_upload_plan(const struct stor_limits *lim, const char *key, uint64_t size,
+                     struct stor_upload *up, struct stor_error *err)
+{
+    unsigned max_parts = lim->max_parts ? lim->max_parts : 10000;
+    uint64_t max_part = lim->max_part_size ? lim->max_part_size : 5ull << 30;
+    if (size > STOR_SIZE_MAX)
+        return stor_error_set(err, STOR_EARG, "%s: %llu bytes is not a size", key,
+                              (unsigned long long)size);
+    up->size = size;
+    up->part_size = stor_part_size(lim, size);
+    /* No size + part_size - 1: divided, then rounded up, nothing overflows. */
+    uint64_t n = size / up->part_size + (size % up->part_size ? 1 : 0);
+    if (up->part_size > max_part || n > max_parts)
+        return stor_error_set(err, STOR_ENOTSUP,
+                              "%s: %llu bytes is more than the destination takes in one object "
+                              "(%u parts of at most %llu bytes)",
+                              key, (unsigned long long)size, max_parts,
+                              (unsigned long long)max_part);
+    up->nparts = (unsigned)n;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- specs */
 
 /* Option names that smell of secrets are refused in the spec text: whatever
@@ -1143,9 +1165,11 @@ int stor_put(struct stor_backend *b, const char *key, uint64_t size, stor_source
     }
     struct stor_upload up;
     memset(&up, 0, sizeof(up));
-    up.size = size;
-    up.part_size = stor_part_size(&lim, size);
-    up.nparts = (unsigned)((size + up.part_size - 1) / up.part_size);
+    rc = stor_upload_plan(&lim, key, size, &up, err);
+    if (rc) {
+        curl_easy_cleanup(easy);
+        return rc;
+    }
     up.etags = calloc(up.nparts, sizeof(*up.etags));
     if (!up.etags) {
         curl_easy_cleanup(easy);

@@ -213,6 +213,15 @@ struct stor_upload {
     char (*etags)[STOR_ETAG_MAX]; /* nparts entries; finish of part i fills etags[i-1] */
 };
 
+/*
+ * Cuts an object of `size` (at most STOR_SIZE_MAX) into parts: fills
+ * up->size, part_size and nparts. STOR_ENOTSUP with a message when the
+ * object needs more than max_parts parts of at most max_part_size bytes (the
+ * server would refuse it only after most of it was uploaded).
+ */
+int stor_upload_plan(const struct stor_limits *lim, const char *key, uint64_t size,
+                     struct stor_upload *up, struct stor_error *err);
+
 struct stor_backend;
 
 /* A growable byte buffer with a hard maximum (responses, headers). */

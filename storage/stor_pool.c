@@ -644,12 +644,13 @@ static void plan_transfer(struct job *j)
     j->use_mpu = p->dst_http && p->dlim.max_parts > 0 && j->size > single_max;
     if (j->use_mpu) {
         memset(&j->up, 0, sizeof(j->up));
-        j->up.size = j->size;
-        j->up.part_size = stor_part_size(&p->dlim, j->size);
-        j->up.nparts = (unsigned)((j->size + j->up.part_size - 1) / j->up.part_size);
+        struct stor_error e;
+        if (stor_upload_plan(&p->dlim, j->pair.src.key, j->size, &j->up, &e)) {
+            job_failed(j, &e);
+            return;
+        }
         j->up.etags = calloc(j->up.nparts, sizeof(*j->up.etags));
         if (!j->up.etags) {
-            struct stor_error e;
             stor_error_set(&e, STOR_ENOMEM, "out of memory");
             job_failed(j, &e);
             return;

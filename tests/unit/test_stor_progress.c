@@ -85,6 +85,28 @@ static void test_part_sizes(void **state)
     assert_int_equal(stor_part_size(&aws, ten), 5ull << 20);
     /* Exactly divisible: no extra byte. */
     assert_int_equal(stor_part_size(&swift, 6000ull << 20), 6ull << 20);
+
+    /* A 64 GiB blob within s3api's 1,000 parts: 1,000 parts of ~65.5 MiB. */
+    struct stor_upload up;
+    struct stor_error err;
+    swift.max_part_size = 5ull << 30;
+    uint64_t big = 64ull << 30;
+    assert_int_equal(stor_upload_plan(&swift, "k", big, &up, &err), 0);
+    assert_int_equal(up.part_size, 68719477);
+    assert_int_equal(up.nparts, 1000);
+    assert_true((uint64_t)(up.nparts - 1) * up.part_size < big);
+    assert_true((uint64_t)up.nparts * up.part_size >= big);
+    /* One byte over 1,000 parts of 5 GiB: refused before any upload. */
+    assert_int_equal(stor_upload_plan(&swift, "k", 1000 * (5ull << 30) + 1, &up, &err),
+                     STOR_ENOTSUP);
+    assert_non_null(strstr(err.message, "1000 parts"));
+    assert_int_equal(stor_upload_plan(&swift, "k", 1000 * (5ull << 30), &up, &err), 0);
+    assert_int_equal(up.nparts, 1000);
+    /* The largest size we accept does not overflow the arithmetic. */
+    assert_int_equal(stor_upload_plan(&aws, "k", STOR_SIZE_MAX + 1, &up, &err), STOR_EARG);
+    aws.max_part_size = STOR_SIZE_MAX;
+    assert_int_equal(stor_upload_plan(&aws, "k", STOR_SIZE_MAX, &up, &err), 0);
+    assert_int_equal(up.nparts, 10000);
 }
 
 static void test_spec_parsing(void **state)
