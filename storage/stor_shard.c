@@ -120,10 +120,14 @@ size_t stor_shard_segments(const struct stor_shard *s, enum stor_layout l,
 
 struct stor_seglist {
     struct stor_backend *b;
+    struct stor_shard shard;
+    enum stor_layout layout;
     struct stor_segment *segs;
     size_t nsegs, cur;
     struct stor_lister *l;
-    uint64_t requests; /* of closed listers */
+    uint64_t requests;           /* of closed listers */
+    char last[STOR_KEY_MAX + 1]; /* the last key returned */
+    int have_last;
 };
 
 uint64_t stor_seglist_requests(const struct stor_seglist *sl)
@@ -142,6 +146,8 @@ int stor_seglist_open(struct stor_backend *b, const struct stor_shard *s, enum s
         return stor_error_set(err, STOR_ENOMEM, "out of memory");
     }
     sl->b = b;
+    sl->shard = *s;
+    sl->layout = l;
     sl->nsegs = stor_shard_segments(s, l, sl->segs);
     *out = sl;
     return 0;
@@ -160,8 +166,19 @@ int stor_seglist_next(struct stor_seglist *sl, struct stor_entry *e, struct stor
         int rc = stor_list_next(sl->l, e, err);
         if (rc < 0)
             return rc;
-        if (rc == 1 && (!sg->stop_before[0] || strcmp(e->key, sg->stop_before) < 0))
+        if (rc == 1 && (!sg->stop_before[0] || strcmp(e->key, sg->stop_before) < 0)) {
+            /* A gap segment starts after "<xx>/" + U+10FFFF, which a key that
+             * continues past that character, or is not UTF-8 at all (a local
+             * file name), does not clear: such a key belongs to its fan-out
+             * directory's segment, perhaps already listed. Keys stay owned
+             * and strictly ascending: N shards list each one exactly once. */
+            if (!stor_shard_owns(&sl->shard, sl->layout, e->key) ||
+                (sl->have_last && strcmp(e->key, sl->last) <= 0))
+                continue;
+            stor_strlcpy(sl->last, e->key, sizeof(sl->last));
+            sl->have_last = 1;
             return 1;
+        }
         sl->requests += stor_list_requests(sl->l);
         stor_list_close(sl->l);
         sl->l = NULL;

@@ -1,7 +1,8 @@
 /*
  * Layouts and shards: which keys are blobs, which are skipped, and that the
  * N shards' listing segments cover every key exactly once, in order, with
- * blobs going to the shard their fan-out directory names.
+ * blobs going to the shard their fan-out directory names, also for keys that
+ * sort past the segments' U+10FFFF bounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
+#include "stor_backend.h"
+#include "stor_internal.h"
 #include "stor_layout.h"
 #include "stor_shard.h"
 
@@ -159,6 +163,78 @@ static void test_shards_partition_keys(void **state)
     }
 }
 
+/* Lists `dir` through shard i/n's segments into keys[]; returns how many. */
+static size_t list_shard(const char *dir, unsigned i, unsigned n, char keys[][300], size_t cap)
+{
+    struct stor_spec spec;
+    struct stor_error err;
+    struct stor_backend *b = NULL;
+    assert_int_equal(stor_spec_parse(dir, "QSO_TEST_", &spec, &err), 0);
+    assert_int_equal(stor_backend_open(&spec, &b, &err), 0);
+    struct stor_shard s = {i, n};
+    struct stor_seglist *sl = NULL;
+    assert_int_equal(stor_seglist_open(b, &s, STOR_LAYOUT_QUAY, &sl, &err), 0);
+    struct stor_entry *e = malloc(sizeof(*e));
+    size_t k = 0;
+    int rc;
+    while ((rc = stor_seglist_next(sl, e, &err)) == 1) {
+        assert_true(k < cap);
+        stor_strlcpy(keys[k++], e->key, 300);
+    }
+    assert_int_equal(rc, 0);
+    free(e);
+    stor_seglist_close(sl);
+    stor_backend_close(b);
+    return k;
+}
+
+/* Keys that continue past U+10FFFF, or are not UTF-8 (local file names),
+ * sort after a gap segment's start: still listed once over all shards. */
+static void test_shards_list_odd_keys_once(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qso-shard-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *names[] = {"sha256/ab/" HEX64, "sha256/ab/\xf4\x8f\xbf\xbfz",
+                           "sha256/ab/\xff",   "sha256/00/\xff",
+                           "sha256/ff/\xfe",   "sha256/\xff",
+                           "_verify"};
+    const size_t nn = sizeof(names) / sizeof(names[0]);
+    char path[600];
+    for (size_t i = 0; i < nn; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    static char got[64][300];
+    for (unsigned n = 1; n <= 4; n++) {
+        int seen[16];
+        memset(seen, 0, sizeof(seen));
+        for (unsigned i = 0; i < n; i++) {
+            size_t k = list_shard(dir, i, n, got, 64);
+            for (size_t g = 0; g < k; g++) {
+                size_t w = 0;
+                while (w < nn && strcmp(names[w], got[g]) != 0)
+                    w++;
+                assert_true(w < nn);
+                seen[w]++;
+            }
+        }
+        for (size_t w = 0; w < nn; w++)
+            if (seen[w] != 1)
+                fail_msg("%u shards list \"%s\" %d times", n, names[w], seen[w]);
+    }
+    char cmd[100];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_registry_layout),
         cmocka_unit_test(test_shard_parse),
         cmocka_unit_test(test_shards_partition_keys),
+        cmocka_unit_test(test_shards_list_odd_keys_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
