@@ -4,7 +4,8 @@
  * backends opened without network (S3 signs locally; Swift with a given
  * token and storage URL). These are the regression cases of
  * tests/fuzz/fuzz_stor_listing.c and the hostile-server cases it taught us:
- * sizes out of range, unreadable Content-Length, listings that break order.
+ * sizes out of range, unreadable Content-Length; and the generic lister's
+ * refusal of listings that break byte order.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,6 +184,91 @@ static void test_head_with_a_bad_content_length_fails(void **state)
     }
 }
 
+/* ---- listing order: a backend whose lister yields a fixed list ---- */
+
+struct stor_lister {
+    const char *const *keys;
+    size_t pos;
+};
+
+static const char *const *g_keys;
+
+static int fixed_list_open(struct stor_backend *b, const char *prefix, const char *start_after,
+                           struct stor_lister **out, struct stor_error *err)
+{
+    (void)b;
+    (void)prefix;
+    (void)start_after;
+    (void)err;
+    *out = calloc(1, sizeof(**out));
+    (*out)->keys = g_keys;
+    return 0;
+}
+
+static int fixed_list_next(struct stor_lister *l, struct stor_entry *e, struct stor_error *err)
+{
+    (void)err;
+    if (!l->keys[l->pos])
+        return 0;
+    memset(e, 0, sizeof(*e));
+    stor_strlcpy(e->key, l->keys[l->pos++], sizeof(e->key));
+    return 1;
+}
+
+static void fixed_list_close(struct stor_lister *l)
+{
+    free(l);
+}
+
+static const struct stor_backend_ops fixed_ops = {
+    .scheme = "fixed",
+    .list_open = fixed_list_open,
+    .list_next = fixed_list_next,
+    .list_close = fixed_list_close,
+};
+
+/* Lists everything; returns the last result and how many keys came. */
+static int list_all(const char *const *keys, size_t *n, struct stor_error *err)
+{
+    struct stor_backend b;
+    memset(&b, 0, sizeof(b));
+    b.ops = &fixed_ops;
+    g_keys = keys;
+    struct stor_lister *l = NULL;
+    struct stor_entry e;
+    assert_int_equal(stor_list_open(&b, "", NULL, &l, err), 0);
+    int rc;
+    *n = 0;
+    while ((rc = stor_list_next(l, &e, err)) == 1)
+        (*n)++;
+    stor_list_close(l);
+    return rc;
+}
+
+/* The merge trusts byte order (S3's UTF-8 binary order, Swift's): a server
+ * whose order disagrees, or that repeats a key, stops the run loudly rather
+ * than copying the wrong set. Bytes compare unsigned: "\xc3\xa9" (é) sorts
+ * after "z", as S3 orders it. */
+static void test_listing_order_is_enforced_in_byte_order(void **state)
+{
+    (void)state;
+    struct stor_error err;
+    size_t n = 0;
+    const char *good[] = {"A", "Z", "a", "a/b", "a0", "z", "\xc3\xa9", "\xef\xbf\xbd", NULL};
+    assert_int_equal(list_all(good, &n, &err), 0);
+    assert_int_equal(n, 8);
+    /* A collation that puts é next to e is not byte order. */
+    const char *collated[] = {"a", "\xc3\xa9", "z", NULL};
+    assert_int_equal(list_all(collated, &n, &err), STOR_EORDER);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(err.message, "out of order"));
+    const char *repeated[] = {"a", "b", "b", NULL};
+    assert_int_equal(list_all(repeated, &n, &err), STOR_EORDER);
+    /* Case-insensitive order is not byte order either. */
+    const char *folded[] = {"a", "B", NULL};
+    assert_int_equal(list_all(folded, &n, &err), STOR_EORDER);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -190,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_swift_listing_sizes_out_of_range_are_refused),
         cmocka_unit_test(test_s3_listing_sizes_out_of_range_are_refused),
         cmocka_unit_test(test_head_with_a_bad_content_length_fails),
+        cmocka_unit_test(test_listing_order_is_enforced_in_byte_order),
     };
     int rc = cmocka_run_group_tests(tests, setup, NULL);
     curl_global_cleanup();
