@@ -350,6 +350,23 @@ static int xfer_start(struct job *j, int side, struct stor_req *in, stor_sink_fn
 
 /* ------------------------------------------------------------ job lifecycle */
 
+/* Starts the bodiless multipart request of state `st` (J_BEGIN, J_COMMIT or
+ * J_ABORT) on the destination side; job_step takes over at once when the
+ * backend needs no request for it or it could not start. */
+static void start_upload_step(struct job *j, enum jstate st)
+{
+    struct stor_req in;
+    memset(&in, 0, sizeof(in));
+    in.op = st == J_BEGIN    ? STOR_OP_MPU_BEGIN
+            : st == J_COMMIT ? STOR_OP_MPU_COMMIT
+                             : STOR_OP_MPU_ABORT;
+    in.key = j->pair.src.key;
+    in.upload = &j->up;
+    j->st = st;
+    if (xfer_start(j, 1, &in, NULL, NULL) || j->x[1].done)
+        job_step(j);
+}
+
 static void job_release(struct job *j)
 {
     xfer_stop(&j->x[0]);
@@ -458,14 +475,8 @@ static void step_failed(struct job *j, int from_src, const struct stor_error *er
     if (j->use_mpu && j->up.upload_id[0] && failed_st != J_ABORT) {
         /* Best effort: tell the server to drop the parts, also when the
          * source vanished half-way (parts already stored would be orphans). */
-        struct stor_req in;
-        memset(&in, 0, sizeof(in));
-        in.op = STOR_OP_MPU_ABORT;
-        in.key = j->pair.src.key;
-        in.upload = &j->up;
-        j->st = J_ABORT;
-        if (xfer_start(j, 1, &in, NULL, NULL) == 0 && !j->x[1].done)
-            return;
+        start_upload_step(j, J_ABORT);
+        return;
     }
     job_finished_badly(j);
 }
@@ -655,14 +666,7 @@ static void plan_transfer(struct job *j)
             job_failed(j, &e);
             return;
         }
-        struct stor_req in;
-        memset(&in, 0, sizeof(in));
-        in.op = STOR_OP_MPU_BEGIN;
-        in.key = j->pair.src.key;
-        in.upload = &j->up;
-        j->st = J_BEGIN;
-        if (xfer_start(j, 1, &in, NULL, NULL) || j->x[1].done)
-            job_step(j);
+        start_upload_step(j, J_BEGIN);
         return;
     }
     j->part = 0;
@@ -813,14 +817,7 @@ static void segment_done(struct job *j)
         start_segment(j);
         return;
     }
-    struct stor_req in;
-    memset(&in, 0, sizeof(in));
-    in.op = STOR_OP_MPU_COMMIT;
-    in.key = j->pair.src.key;
-    in.upload = &j->up;
-    j->st = J_COMMIT;
-    if (xfer_start(j, 1, &in, NULL, NULL) || j->x[1].done)
-        job_step(j);
+    start_upload_step(j, J_COMMIT);
 }
 
 /* Advances a job after one of its transfers finished (or failed to start). */
@@ -950,14 +947,7 @@ static void retry_now(struct job *j)
         return;
     }
     if (st == J_BEGIN || st == J_COMMIT) {
-        struct stor_req in;
-        memset(&in, 0, sizeof(in));
-        in.op = st == J_BEGIN ? STOR_OP_MPU_BEGIN : STOR_OP_MPU_COMMIT;
-        in.key = j->pair.src.key;
-        in.upload = &j->up;
-        j->st = st;
-        if (xfer_start(j, 1, &in, NULL, NULL) || j->x[1].done)
-            job_step(j);
+        start_upload_step(j, st);
         return;
     }
     if (!j->use_mpu && j->md) {
