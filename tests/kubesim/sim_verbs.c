@@ -783,15 +783,23 @@ static int prepare_create(struct ctx *c, cJSON *obj)
     return 0;
 }
 
+static void create_obj(struct ctx *c, cJSON *obj);
+
 static void do_create(struct ctx *c)
 {
     cJSON *obj = parse_body(c);
-    const char *name;
-    struct sim_obj *stored;
     if (!obj) {
         fail(c);
         return;
     }
+    create_obj(c, obj);
+}
+
+/* Creates the served-form object `obj` (taken) and responds. */
+static void create_obj(struct ctx *c, cJSON *obj)
+{
+    const char *name;
+    struct sim_obj *stored;
     obj = to_storage(c->k, c->srv, obj);
     if (!obj) {
         sim_err_internal(&c->e, "cannot convert the object");
@@ -1074,6 +1082,79 @@ static void do_update(struct ctx *c, int status_sub)
     update_common(c, o->json, obj, status_sub, c->k->custom);
 }
 
+/*
+ * Server-side apply, approximated: the applied configuration is merged into
+ * the live object (strategic-merge rules for built-ins, JSON merge for custom
+ * resources) or creates it. Field ownership (managedFields) is not tracked, so
+ * fields a manager stops applying are not removed and there are no apply
+ * conflicts between managers.
+ */
+static void do_apply(struct ctx *c, int status_sub)
+{
+    const char *fm = sim_req_param(c->req, "fieldManager");
+    struct sim_obj *o = sim_coll_get(c->coll, c->ns, c->name);
+    cJSON *cfg, *served = NULL, *result = NULL;
+    char err[512];
+    if (!fm || !*fm) {
+        sim_err_invalid1(&c->e, "meta.k8s.io", "PatchOptions", "", "FieldValueRequired",
+                         "fieldManager", "Required value: is required for apply patch");
+        fail(c);
+        return;
+    }
+    cfg =
+        c->req->body_len ? sim_yaml_parse(c->req->body, c->req->body_len, err, sizeof(err)) : NULL;
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        sim_err_bad_request(&c->e, "error decoding YAML: %s",
+                            c->req->body_len ? err : "the body is empty");
+        fail(c);
+        return;
+    }
+    if (!o) {
+        cJSON *meta;
+        if (status_sub) {
+            cJSON_Delete(cfg);
+            sim_err_not_found(&c->e, c->k->group, c->k->resource, c->name);
+            fail(c);
+            return;
+        }
+        meta = sim_jobj(cfg, "metadata");
+        if (meta && !sim_jstr(meta, "name", NULL))
+            sim_jset_str(meta, "name", c->name);
+        create_obj(c, cfg);
+        return;
+    }
+    served = sim_render(c->k, o->json);
+    if (!served) {
+        cJSON_Delete(cfg);
+        sim_err_internal(&c->e, "out of memory");
+        fail(c);
+        return;
+    }
+    if (c->k->custom) {
+        result = k8s_merge_patch_apply(served, cfg);
+    } else if (sim_smp_apply(served, cfg, &result, err, sizeof(err)) != 0) {
+        sim_err_bad_request(&c->e, "%s", err);
+        result = NULL;
+    }
+    cJSON_Delete(cfg);
+    cJSON_Delete(served);
+    if (!result) {
+        if (!c->e.code)
+            sim_err_internal(&c->e, "out of memory");
+        fail(c);
+        return;
+    }
+    result = to_storage(c->k, c->srv, result);
+    if (!result) {
+        sim_err_internal(&c->e, "cannot convert the object");
+        fail(c);
+        return;
+    }
+    sim_jset_str(sim_jobj(result, "metadata"), "name", c->name);
+    update_common(c, o->json, result, status_sub, 0);
+}
+
 static void do_patch(struct ctx *c, int status_sub)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "";
@@ -1086,6 +1167,10 @@ static void do_patch(struct ctx *c, int status_sub)
     semi = strchr(ctype, ';');
     if (semi)
         *semi = '\0';
+    if (strcmp(ctype, "application/apply-patch+yaml") == 0) {
+        do_apply(c, status_sub);
+        return;
+    }
     if (strcmp(ctype, "application/json-patch+json") != 0 &&
         strcmp(ctype, "application/merge-patch+json") != 0 &&
         (strcmp(ctype, "application/strategic-merge-patch+json") != 0 || c->k->custom)) {

@@ -189,6 +189,18 @@ EOF
 expect_err 'Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again' \
   kubectl replace -f "$work/cm.yaml"
 
+# Server-side apply (approximated: no field ownership) creates, then merges.
+cat >"$work/ssa.yaml" <<'EOF2'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ssa}
+data: {a: "1"}
+EOF2
+expect_out 'configmap/ssa serverside-applied' kubectl apply --server-side -f "$work/ssa.yaml"
+sed -i 's/a: "1"/a: "2"/' "$work/ssa.yaml"
+expect_out 'configmap/ssa serverside-applied' kubectl apply --server-side -f "$work/ssa.yaml"
+expect_out '^2$' kubectl get configmap ssa -o 'jsonpath={.data.a}'
+
 # Delete with a finalizer: the object stays (with deletionTimestamp) until
 # the finalizer is removed.
 kubectl patch widget w1 --type merge -p '{"metadata":{"finalizers":["test.kubesim.io/hold"]}}' >/dev/null

@@ -839,6 +839,14 @@ static void test_watch_cut_by_fault(void **state)
          &r);
     assert_int_equal(r.code, 200);
     resp_free(&r);
+    /* Latency alone delays but does not refuse. */
+    assert_int_equal(
+        kubesim_admin(*state, "POST", "/__admin/faults",
+                      "{\"rules\":[{\"method\":\"GET\",\"latencyMs\":200,\"times\":1}]}", NULL),
+        200);
+    call(*state, "GET", CM_PATH "/f409", NULL, NULL, &r);
+    assert_int_equal(r.code, 200);
+    resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults", "{\"rules\":[]}", NULL), 200);
 }
 
