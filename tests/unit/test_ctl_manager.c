@@ -354,6 +354,20 @@ static struct ctl_manager *manager(struct fixture *f, struct ctl_clock *clk,
     return m;
 }
 
+static unsigned long queue_retries(struct ctl_manager *m)
+{
+    struct ctl_wq_stats st;
+    ctl_wq_get_stats(ctl_manager_queue(m), &st);
+    return st.retries;
+}
+
+static size_t queue_delayed(struct ctl_manager *m)
+{
+    struct ctl_wq_stats st;
+    ctl_wq_get_stats(ctl_manager_queue(m), &st);
+    return st.delayed;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_results_and_probes_without_leader_election(void **state)
@@ -398,11 +412,14 @@ static void test_results_and_probes_without_leader_election(void **state)
 
     /* The failure is retried after its backoff (5 ms, then 10 ms) only when
      * the clock moves; the requeue-after waits its 30 s. */
+    EVENTUALLY(queue_retries(m) == 1); /* the worker has queued the retry */
     ctl_fake_clock_advance(clk, 5);
     EVENTUALLY(count_seen(&rec, "configmap/default/cm-err") == 2);
+    EVENTUALLY(queue_retries(m) == 2);
     ctl_fake_clock_advance(clk, 10);
     EVENTUALLY(count_seen(&rec, "configmap/default/cm-err") == 3);
     assert_int_equal(count_seen(&rec, "configmap/default/cm-after"), 1);
+    EVENTUALLY(queue_delayed(m) == 1); /* cm-after's 30 s */
     ctl_fake_clock_advance(clk, 30000);
     EVENTUALLY(count_seen(&rec, "configmap/default/cm-after") == 2);
     /* Nothing else happens: cm-err succeeded, cm-after is done. */
