@@ -13,9 +13,11 @@
 
 #include "sim_api.h"
 #include "sim_auth.h"
+#include "sim_http.h"
 #include "sim_persist.h"
 #include "sim_server.h"
 #include "sim_status.h"
+#include "sim_store.h"
 #include "sim_util.h"
 
 #define MAX_RULES   64
@@ -289,6 +291,15 @@ void sim_admin_handle(struct sim_server *srv, const struct sim_request *req,
         handle_requests_get(srv, req, resp);
     } else if (strcmp(sub, "requests") == 0 && strcmp(req->method, "DELETE") == 0) {
         sim_admin_clear_records(srv->admin);
+        sim_respond_json(resp, 200, cJSON_CreateObject());
+    } else if (strcmp(sub, "restart") == 0 && strcmp(req->method, "POST") == 0) {
+        /* What a client sees of an API server restart: watches end, the
+         * watch cache starts empty (old versions get 410), state is kept. */
+        if (srv->opt.persist)
+            sim_persist_save(srv);
+        sim_store_forget_history(srv->store);
+        if (srv->http)
+            sim_http_cut_watches(srv->http);
         sim_respond_json(resp, 200, cJSON_CreateObject());
     } else if (strcmp(sub, "persist") == 0 && strcmp(req->method, "POST") == 0) {
         if (sim_persist_save(srv) != 0) {

@@ -4,6 +4,12 @@
  * fraction, latency, method/path-prefix match, watch cuts) and the record of
  * every request served (user, verb, group, resource, subresource, namespace,
  * code), which RBAC-minimality tests read back.
+ *
+ * Beyond the harness contract: POST /__admin/tokens also takes
+ * "expiresInSeconds" and {"token":...,"revoke":true}; GET /__admin/requests
+ * takes ?user=; POST /__admin/restart simulates an API server restart (watches
+ * cut, watch history emptied so older resourceVersions get 410, state kept);
+ * POST /__admin/persist writes the state file now.
  */
 #ifndef QSO_SIM_ADMIN_H
 #define QSO_SIM_ADMIN_H

@@ -433,6 +433,15 @@ void sim_http_notify(void *http)
             lws_callback_on_writable(p->wsi);
 }
 
+void sim_http_cut_watches(struct sim_http *h)
+{
+    for (struct pss *p = h->list; p; p = p->next)
+        if (p->watch) {
+            p->cut = 1;
+            lws_callback_on_writable(p->wsi);
+        }
+}
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
     struct sim_http *h = lws_container_of(sul, struct sim_http, sul);

@@ -21,6 +21,8 @@ int sim_http_start(struct sim_server *srv, int port, struct sim_http **out, int 
 void sim_http_run(struct sim_http *h);
 /* Wakes the watches (the store recorded an event). */
 void sim_http_notify(void *http);
+/* Cuts every watch stream now (the admin endpoint's simulated restart). */
+void sim_http_cut_watches(struct sim_http *h);
 void sim_http_free(struct sim_http *h);
 
 #endif

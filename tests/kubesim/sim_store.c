@@ -337,6 +337,15 @@ int sim_store_load(struct sim_store *s, struct sim_coll *c, cJSON *obj)
     return 0;
 }
 
+void sim_store_forget_history(struct sim_store *s)
+{
+    for (size_t i = 0; i < s->hlen; i++)
+        event_clear(&s->hist[(s->hstart + i) % s->hcap]);
+    s->hstart = 0;
+    s->hlen = 0;
+    s->floor = s->rv;
+}
+
 struct sim_obj *sim_store_find_uid(struct sim_store *s, const char *uid, struct sim_coll **coll)
 {
     for (size_t i = 0; i < s->ncolls; i++) {

@@ -79,6 +79,10 @@ int sim_store_remove(struct sim_store *s, struct sim_coll *c, const char *ns, co
 /* Restores an object without an event (persistence). `obj` taken. */
 int sim_store_load(struct sim_store *s, struct sim_coll *c, cJSON *obj);
 
+/* Forgets the whole watch history, as a restarted server's empty watch
+ * cache does: a watch from any earlier version gets 410. */
+void sim_store_forget_history(struct sim_store *s);
+
 /* Finds an object by metadata.uid in any collection; NULL when absent. */
 struct sim_obj *sim_store_find_uid(struct sim_store *s, const char *uid, struct sim_coll **coll);
 

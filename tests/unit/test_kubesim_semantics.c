@@ -850,6 +850,91 @@ static void test_watch_cut_by_fault(void **state)
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults", "{\"rules\":[]}", NULL), 200);
 }
 
+static void test_deletecollection(void **state)
+{
+    struct resp r;
+    cJSON *j;
+    for (int i = 0; i < 3; i++) {
+        char body[256];
+        snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"dc%d\",\"labels\":{\"dc\":\"y\"}}}",
+                 i);
+        post_ok(*state, CM_PATH, body);
+    }
+    call(*state, "DELETE", CM_PATH "?labelSelector=dc%3Dy", NULL, NULL, &r);
+    assert_int_equal(r.code, 200);
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "kind", NULL), "ConfigMapList");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 3);
+    cJSON_Delete(j);
+    resp_free(&r);
+    j = get_json(*state, CM_PATH "?labelSelector=dc");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 0);
+    cJSON_Delete(j);
+}
+
+static void test_crd_with_rule_outside_cel_subset_is_refused(void **state)
+{
+    struct resp r;
+    call(*state, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+         "application/json",
+         "{\"metadata\":{\"name\":\"quirks.test.kubesim.io\"},\"spec\":{\"group\":\"test.kubesim."
+         "io\","
+         "\"names\":{\"kind\":\"Quirk\",\"plural\":\"quirks\"},\"scope\":\"Namespaced\","
+         "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{"
+         "\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\","
+         "\"x-kubernetes-validations\":[{\"rule\":\"quantity(self.q).isGreaterThan(quantity('1'))"
+         "\"}],"
+         "\"properties\":{\"q\":{\"type\":\"string\"}}}}}}}]}}",
+         &r);
+    assert_int_equal(r.code, 422);
+    assert_non_null(strstr(r.body, "\"reason\":\"Invalid\""));
+    assert_non_null(strstr(r.body, "CustomResourceDefinition.apiextensions.k8s.io "
+                                   "\\\"quirks.test.kubesim.io\\\" is invalid"));
+    assert_non_null(strstr(r.body, "spec.versions[0].schema.openAPIV3Schema"));
+    resp_free(&r);
+    call(*state, "GET",
+         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/quirks.test.kubesim.io", NULL,
+         NULL, &r);
+    assert_int_equal(r.code, 404);
+    resp_free(&r);
+}
+
+static void test_admin_restart_expires_watch_history(void **state)
+{
+    struct resp r;
+    cJSON *j;
+    char path[256];
+    j = get_json(*state, CM_PATH);
+    snprintf(path, sizeof(path), CM_PATH "?watch=1&resourceVersion=%s&timeoutSeconds=1",
+             jstr(j, "metadata", "resourceVersion"));
+    cJSON_Delete(j);
+    post_ok(*state, CM_PATH, "{\"metadata\":{\"name\":\"before-restart\"}}");
+    assert_int_equal(kubesim_admin(*state, "POST", "/__admin/restart", NULL, NULL), 200);
+    call(*state, "GET", path, NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "{\"type\":\"ERROR\""));
+    assert_non_null(strstr(r.body, "\"code\":410"));
+    resp_free(&r);
+    /* State is kept. */
+    call(*state, "GET", CM_PATH "/before-restart", NULL, NULL, &r);
+    assert_int_equal(r.code, 200);
+    resp_free(&r);
+}
+
+static void test_crd_delete_removes_its_resources(void **state)
+{
+    struct resp r;
+    ensure_gadgets(*state);
+    post_ok(*state, GADGETS, "{\"metadata\":{\"name\":\"doomed\"},\"spec\":{\"size\":1}}");
+    call(*state, "DELETE",
+         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubesim.io", NULL,
+         NULL, &r);
+    assert_int_equal(r.code, 200);
+    resp_free(&r);
+    call(*state, "GET", GADGETS "/doomed", NULL, NULL, &r);
+    assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
+    resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +951,10 @@ int main(void)
         cmocka_unit_test(test_token_request),
         cmocka_unit_test(test_rbac),
         cmocka_unit_test(test_watch_cut_by_fault),
+        cmocka_unit_test(test_deletecollection),
+        cmocka_unit_test(test_crd_with_rule_outside_cel_subset_is_refused),
+        cmocka_unit_test(test_admin_restart_expires_watch_history),
+        cmocka_unit_test(test_crd_delete_removes_its_resources),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, setup, teardown);
