@@ -565,6 +565,8 @@ static int read_small_file(const char *dir, const char *name, char *buf, size_t 
 int stor_spec_opt(const struct stor_spec *spec, const char *name, char *buf, size_t cap,
                   struct stor_error *err)
 {
+    if (cap)
+        buf[0] = '\0';
     for (size_t i = 0; i < spec->nopts; i++) {
         if (strcmp(spec->opts[i].name, name) == 0) {
             stor_strlcpy(buf, spec->opts[i].value, cap);
@@ -702,6 +704,29 @@ int stor_req_header(const struct stor_req *req, const char *name, char *buf, siz
         p = eol + 1;
     }
     return 0;
+}
+
+size_t stor__buf_collect(char *data, size_t size, size_t n, void *ud)
+{
+    return stor_buf_append(ud, data, size * n) ? 0 : size * n;
+}
+
+/* The read callback of a request without a body: keeps curl from ever
+ * falling back to reading stdin. */
+static size_t no_body(char *buf, size_t size, size_t n, void *ud)
+{
+    (void)buf;
+    (void)size;
+    (void)n;
+    (void)ud;
+    return 0;
+}
+
+void stor__empty_upload(CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, no_body);
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *ud)

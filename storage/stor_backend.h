@@ -156,7 +156,8 @@ int stor_spec_parse(const char *text, const char *env_prefix, struct stor_spec *
 /*
  * A non-secret option: the spec's query, else env <env_prefix><NAME> (name
  * upper-cased, '-' -> '_'), else file <$<env_prefix>CONFIG_DIR>/<name>.
- * Returns 1 and fills buf when found, 0 when absent, negative on error.
+ * Returns 1 and fills buf when found, 0 (buf empty) when absent, negative on
+ * error.
  */
 int stor_spec_opt(const struct stor_spec *spec, const char *name, char *buf, size_t cap,
                   struct stor_error *err);

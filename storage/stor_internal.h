@@ -47,6 +47,12 @@ int stor__req_prepare(struct stor_backend *b, CURL *easy, struct stor_req *req, 
 int stor__req_complete(struct stor_backend *b, CURL *easy, struct stor_req *req, struct stor_io *io,
                        CURLcode cc, struct stor_error *err);
 
+/* A curl write/header callback appending to the struct stor_buf in `ud`
+ * (stops the transfer when the buffer's maximum is reached). */
+size_t stor__buf_collect(char *data, size_t size, size_t n, void *ud);
+/* Makes `easy` a PUT with "Content-Length: 0" (copies, container creation). */
+void stor__empty_upload(CURL *easy);
+
 /* A key as it appears in a URL path: every byte but unreserved and '/'
  * percent-encoded (RFC 3986, as SigV4 wants). */
 int stor_uri_encode(struct stor_buf *out, const char *s, int keep_slash);

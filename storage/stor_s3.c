@@ -54,13 +54,6 @@ static struct s3_backend *s3(struct stor_backend *b)
     return (struct s3_backend *)b;
 }
 
-static int opt(const struct stor_spec *spec, const char *name, char *buf, size_t cap,
-               struct stor_error *err)
-{
-    buf[0] = '\0';
-    return stor_spec_opt(spec, name, buf, cap, err);
-}
-
 static int parse_endpoint(struct s3_backend *b, const char *endpoint, struct stor_error *err)
 {
     int rc = 0;
@@ -107,10 +100,10 @@ static int s3_open(const struct stor_spec *spec, struct stor_backend **out, stru
         return stor_error_set(err, STOR_ENOMEM, "out of memory");
     b->base.spec = *spec;
 
-    if ((rc = opt(spec, "region", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "region", v, sizeof(v), err)) < 0)
         goto out;
     stor_strlcpy(b->region, rc ? v : "us-east-1", sizeof(b->region));
-    int have_endpoint = rc = opt(spec, "endpoint", v, sizeof(v), err);
+    int have_endpoint = rc = stor_spec_opt(spec, "endpoint", v, sizeof(v), err);
     if (rc < 0)
         goto out;
     if (!have_endpoint)
@@ -118,22 +111,22 @@ static int s3_open(const struct stor_spec *spec, struct stor_backend **out, stru
     if ((rc = parse_endpoint(b, v, err)))
         goto out;
     b->path_style = have_endpoint;
-    if ((rc = opt(spec, "path_style", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "path_style", v, sizeof(v), err)) < 0)
         goto out;
     if (rc)
         b->path_style = strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0;
-    if ((rc = opt(spec, "ca_file", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "ca_file", v, sizeof(v), err)) < 0)
         goto out;
     if (rc)
         stor_strlcpy(b->ca_file, v, sizeof(b->ca_file));
     b->multipart_threshold = 128ull << 20;
-    if ((rc = opt(spec, "multipart_threshold", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "multipart_threshold", v, sizeof(v), err)) < 0)
         goto out;
     if (rc && stor_parse_u64(v, &b->multipart_threshold)) {
         rc = stor_error_set(err, STOR_ECONFIG, "multipart_threshold must be a byte count");
         goto out;
     }
-    if ((rc = opt(spec, "max_parts", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "max_parts", v, sizeof(v), err)) < 0)
         goto out;
     if (rc) {
         uint64_t mp = 0;
@@ -187,11 +180,6 @@ static void s3_close(struct stor_backend *b)
 
 /* ---- limits: AWS's, or what a Swift s3api proxy publishes at /info ---- */
 
-static size_t collect(char *data, size_t size, size_t n, void *ud)
-{
-    return stor_buf_append(ud, data, size * n) ? 0 : size * n;
-}
-
 static void read_swift_info(struct s3_backend *b)
 {
     char url[700];
@@ -204,7 +192,7 @@ static void read_swift_info(struct s3_backend *b)
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, stor__buf_collect);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
     if (b->ca_file[0])
         curl_easy_setopt(easy, CURLOPT_CAINFO, b->ca_file);
@@ -218,14 +206,14 @@ static void read_swift_info(struct s3_backend *b)
         cJSON *ms = cJSON_GetObjectItemCaseSensitive(s3api, "min_segment_size");
         /* Range checks come before the conversions: a double beyond the
          * target type does not convert (undefined behaviour). */
-        if (cJSON_IsNumber(mp) && mp->valuedouble >= 1 && mp->valuedouble <= 10000 &&
-            !b->max_parts)
+        if (cJSON_IsNumber(mp) && mp->valuedouble >= 1 && mp->valuedouble <= 10000 && !b->max_parts)
             b->limits.max_parts = (unsigned)mp->valuedouble;
         if (cJSON_IsNumber(ms) && ms->valuedouble >= 1 && ms->valuedouble <= (double)(5ull << 30))
             b->limits.min_part_size = (uint64_t)ms->valuedouble;
         cJSON *swift = cJSON_GetObjectItemCaseSensitive(j, "swift");
         cJSON *mf = cJSON_GetObjectItemCaseSensitive(swift, "max_file_size");
-        if (cJSON_IsNumber(mf) && mf->valuedouble >= 1 && mf->valuedouble <= (double)STOR_SIZE_MAX) {
+        if (cJSON_IsNumber(mf) && mf->valuedouble >= 1 &&
+            mf->valuedouble <= (double)STOR_SIZE_MAX) {
             b->limits.max_put_size = (uint64_t)mf->valuedouble;
             b->limits.max_copy_size = (uint64_t)mf->valuedouble;
         }
@@ -272,17 +260,6 @@ static int s3_same_account(const struct stor_backend *dst, const struct stor_bac
 }
 
 /* ---- request building ---- */
-
-/* Copies send "Content-Length: 0" (CURLOPT_UPLOAD with size 0); this keeps
- * curl from ever falling back to reading stdin. */
-static size_t no_body(char *buf, size_t size, size_t n, void *ud)
-{
-    (void)buf;
-    (void)size;
-    (void)n;
-    (void)ud;
-    return 0;
-}
 
 /* The encoded path of an object (or of the bucket when key is NULL). */
 static int object_path(struct s3_backend *b, const char *key, struct stor_buf *out)
@@ -472,9 +449,7 @@ static int s3_setup(struct stor_backend *sb, CURL *easy, struct stor_req *req,
                      (unsigned long long)(req->offset + req->length - 1));
             r.extra[r.nextra++] = (struct stor_sigv4_header){"x-amz-copy-source", copysrc};
             r.extra[r.nextra++] = (struct stor_sigv4_header){"x-amz-copy-source-range", range};
-            curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(easy, CURLOPT_READFUNCTION, no_body);
-            curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
+            stor__empty_upload(easy);
             r.payload_hash = STOR_SIGV4_EMPTY_SHA256;
         }
         break;
@@ -511,9 +486,7 @@ static int s3_setup(struct stor_backend *sb, CURL *easy, struct stor_req *req,
         if (copy_source(req, copysrc, sizeof(copysrc)))
             return stor_error_set(err, STOR_ENOMEM, "copy source too long");
         r.extra[r.nextra++] = (struct stor_sigv4_header){"x-amz-copy-source", copysrc};
-        curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, no_body);
-        curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
+        stor__empty_upload(easy);
         r.payload_hash = STOR_SIGV4_EMPTY_SHA256;
         break;
     default:

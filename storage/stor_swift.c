@@ -92,18 +92,6 @@ static struct swift_backend *sw(struct stor_backend *b)
     return (struct swift_backend *)b;
 }
 
-static int opt(const struct stor_spec *spec, const char *name, char *buf, size_t cap,
-               struct stor_error *err)
-{
-    buf[0] = '\0';
-    return stor_spec_opt(spec, name, buf, cap, err);
-}
-
-static size_t collect(char *data, size_t size, size_t n, void *ud)
-{
-    return stor_buf_append(ud, data, size * n) ? 0 : size * n;
-}
-
 /* Frees a header list whose lines may hold a secret, wiping them first. */
 static void free_secret_headers(struct curl_slist *h)
 {
@@ -163,9 +151,9 @@ static int simple_get(struct swift_backend *b, const char *url, struct curl_slis
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT, SWIFT_AUTH_TIMEOUT_S);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, stor__buf_collect);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, &out->resp_headers);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, stor__buf_collect);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &out->resp_body);
     if (headers)
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
@@ -299,7 +287,7 @@ static int read_u64_opt(const struct stor_spec *spec, const char *name, uint64_t
                         uint64_t *out, struct stor_error *err)
 {
     char v[STOR_VALUE_MAX];
-    int rc = opt(spec, name, v, sizeof(v), err);
+    int rc = stor_spec_opt(spec, name, v, sizeof(v), err);
     if (rc <= 0)
         return rc;
     uint64_t x = 0;
@@ -335,11 +323,11 @@ static int swift_open(const struct stor_spec *spec, struct stor_backend **out,
     }
     b->base.spec = *spec;
 
-    if ((rc = opt(spec, "auth", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "auth", v, sizeof(v), err)) < 0)
         goto out;
     if (rc)
         stor_strlcpy(b->auth_url, v, sizeof(b->auth_url));
-    if ((rc = opt(spec, "storage_url", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "storage_url", v, sizeof(v), err)) < 0)
         goto out;
     if (rc) {
         size_t n = strlen(v);
@@ -348,11 +336,11 @@ static int swift_open(const struct stor_spec *spec, struct stor_backend **out,
         stor_strlcpy(b->storage_url, v, sizeof(b->storage_url));
         b->fixed_storage_url = 1;
     }
-    if ((rc = opt(spec, "ca_file", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "ca_file", v, sizeof(v), err)) < 0)
         goto out;
     if (rc)
         stor_strlcpy(b->ca_file, v, sizeof(b->ca_file));
-    if ((rc = opt(spec, "segment_container", v, sizeof(v), err)) < 0)
+    if ((rc = stor_spec_opt(spec, "segment_container", v, sizeof(v), err)) < 0)
         goto out;
     if (rc && (!v[0] || strchr(v, '/') || strlen(v) >= sizeof(b->segment_container))) {
         rc = stor_error_set(err, STOR_ECONFIG, "segment_container must be a container name");
@@ -406,7 +394,7 @@ static int swift_open(const struct stor_spec *spec, struct stor_backend **out,
     }
     rc = stor_spec_secret(spec, "SWIFT_USER", b->user, sizeof(b->user), err);
     if (rc == 0)
-        rc = opt(spec, "user", b->user, sizeof(b->user), err);
+        rc = stor_spec_opt(spec, "user", b->user, sizeof(b->user), err);
     if (rc == 0)
         rc = stor_error_set(err, STOR_ECONFIG,
                             "no Swift user: set %sSWIFT_USER or a file SWIFT_USER in "
@@ -558,24 +546,6 @@ static int swift_same_account(const struct stor_backend *dst, const struct stor_
 }
 
 /* ------------------------------------------------------------ requests */
-
-/* For requests that send "Content-Length: 0" through CURLOPT_UPLOAD: keeps
- * curl from ever reading stdin. */
-static size_t no_body(char *buf, size_t size, size_t n, void *ud)
-{
-    (void)buf;
-    (void)size;
-    (void)n;
-    (void)ud;
-    return 0;
-}
-
-static void empty_put(CURL *easy)
-{
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, no_body);
-    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-}
 
 /* "<storage>/<container>[/<path>]", every part percent-encoded. */
 static int build_url(struct stor_buf *url, const char *storage, const char *container,
@@ -769,7 +739,7 @@ static int swift_setup(struct stor_backend *sb, CURL *easy, struct stor_req *req
             goto out;
         }
         rc = build_url(&url, storage, b->segment_container, NULL, NULL);
-        empty_put(easy);
+        stor__empty_upload(easy);
         break;
     case STOR_OP_MPU_PART:
         rc = segment_url(b, storage, req->upload, req->part_number, &url);
@@ -800,7 +770,7 @@ static int swift_setup(struct stor_backend *sb, CURL *easy, struct stor_req *req
                      (unsigned long long)(req->offset + req->length - 1));
             rc = stor_req_add_header(req, "Range", range);
         }
-        empty_put(easy);
+        stor__empty_upload(easy);
         break;
     }
     case STOR_OP_MPU_COMMIT: {
