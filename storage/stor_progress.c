@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,16 +51,38 @@ void stor_progress_unlock(struct stor_progress *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/*
+ * Copies at most `max` bytes of `src` (and fewer than `cap`), never ending
+ * inside a UTF-8 sequence: keys and server messages are UTF-8, and a cut
+ * character would make the summary invalid UTF-8 for whoever reads the
+ * termination message.
+ */
+static void copy_utf8(char *dst, size_t cap, const char *src, size_t max)
+{
+    size_t n = strlen(src);
+    if (n > max)
+        n = max;
+    if (n >= cap)
+        n = cap - 1;
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+        n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 void stor_progress_fail(struct stor_progress *p, const char *key, uint64_t bytes,
                         const struct stor_error *err)
 {
+    char line[STOR_MSG_MAX + 40];
+    snprintf(line, sizeof(line), "%.30s: %s", stor_err_name(err ? err->code : STOR_EIO),
+             err ? err->message : "");
     stor_progress_lock(p);
     p->failed.objects++;
     p->failed.bytes += bytes;
     if (p->nfailures < p->max_failures && p->nfailures < STOR_FAILURES_MAX) {
-        stor_strlcpy(p->failures[p->nfailures].key, key ? key : "", sizeof(p->failures[0].key));
-        snprintf(p->failures[p->nfailures].error, sizeof(p->failures[0].error), "%.30s: %.160s",
-                 stor_err_name(err ? err->code : STOR_EIO), err ? err->message : "");
+        copy_utf8(p->failures[p->nfailures].key, sizeof(p->failures[0].key), key ? key : "",
+                  SIZE_MAX);
+        copy_utf8(p->failures[p->nfailures].error, sizeof(p->failures[0].error), line, SIZE_MAX);
         p->nfailures++;
     }
     stor_progress_unlock(p);
@@ -167,7 +191,7 @@ size_t stor_progress_summary(struct stor_progress *p, const char *status, const 
         char tmp[600];
         cJSON_AddStringToObject(o, "status", status);
         if (error) {
-            snprintf(tmp, sizeof(tmp), "%.*s", shorten ? (int)shorten : 500, error);
+            copy_utf8(tmp, sizeof(tmp), error, shorten ? shorten : 500);
             cJSON_AddStringToObject(o, "error", tmp);
         }
         if (nfail) {
@@ -175,11 +199,9 @@ size_t stor_progress_summary(struct stor_progress *p, const char *status, const 
                 o, strcmp(p->command, "verify") == 0 ? "firstOffenders" : "firstFailures");
             for (unsigned i = 0; i < nfail; i++) {
                 cJSON *f = cJSON_CreateObject();
-                snprintf(tmp, sizeof(tmp), "%.*s", shorten ? (int)shorten : 255,
-                         p->failures[i].key);
+                copy_utf8(tmp, sizeof(tmp), p->failures[i].key, shorten ? shorten : 255);
                 cJSON_AddStringToObject(f, "key", tmp);
-                snprintf(tmp, sizeof(tmp), "%.*s", shorten ? (int)shorten : 199,
-                         p->failures[i].error);
+                copy_utf8(tmp, sizeof(tmp), p->failures[i].error, shorten ? shorten : 199);
                 cJSON_AddStringToObject(f, "error", tmp);
                 cJSON_AddItemToArray(arr, f);
             }

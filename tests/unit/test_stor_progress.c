@@ -56,6 +56,57 @@ static void test_summary_fits_with_huge_failures(void **state)
     stor_progress_destroy(&p);
 }
 
+/* Whether s is well-formed UTF-8 (no cut sequence). */
+static int valid_utf8(const unsigned char *s)
+{
+    while (*s) {
+        int extra = *s < 0x80             ? 0
+                    : (*s & 0xE0) == 0xC0 ? 1
+                    : (*s & 0xF0) == 0xE0 ? 2
+                    : (*s & 0xF8) == 0xF0 ? 3
+                                          : -1;
+        if (extra < 0)
+            return 0;
+        s++;
+        for (int i = 0; i < extra; i++, s++)
+            if ((*s & 0xC0) != 0x80)
+                return 0;
+    }
+    return 1;
+}
+
+/* Keys and messages are shortened to fit, never inside a UTF-8 character:
+ * an odd cut of "é" repeated once left half of one in the summary. */
+static void test_summary_shortens_utf8_whole_characters(void **state)
+{
+    (void)state;
+    struct stor_progress p;
+    assert_int_equal(stor_progress_init(&p, "copy", NULL, 5), 0);
+    char key[601], msg[401];
+    for (int i = 0; i < 300; i++)
+        memcpy(key + 2 * i, "\xc3\xa9", 2);
+    key[600] = '\0';
+    for (int i = 0; i < 133; i++)
+        memcpy(msg + 3 * i, "\xe2\x82\xac", 3); /* the euro sign */
+    msg[399] = '\0';
+    struct stor_error err;
+    stor_error_set(&err, STOR_ESERVER, "%s", msg);
+    for (int i = 0; i < 8; i++)
+        stor_progress_fail(&p, key, 1, &err);
+    assert_true(valid_utf8((const unsigned char *)p.failures[0].key));
+    assert_true(valid_utf8((const unsigned char *)p.failures[0].error));
+    char buf[STOR_SUMMARY_MAX + 1];
+    for (size_t cap = 600; cap <= sizeof(buf); cap += 97) {
+        size_t n = stor_progress_summary(&p, "failed", msg, buf, cap);
+        assert_true(n < cap);
+        assert_true(valid_utf8((const unsigned char *)buf));
+        cJSON *j = cJSON_Parse(buf);
+        assert_non_null(j);
+        cJSON_Delete(j);
+    }
+    stor_progress_destroy(&p);
+}
+
 static void test_summary_small_buffer_still_json(void **state)
 {
     (void)state;
@@ -234,6 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary_fits_with_huge_failures),
         cmocka_unit_test(test_summary_small_buffer_still_json),
+        cmocka_unit_test(test_summary_shortens_utf8_whole_characters),
         cmocka_unit_test(test_part_sizes),
         cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_redact_url),
