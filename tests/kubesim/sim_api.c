@@ -43,6 +43,8 @@ void sim_request_free(struct sim_request *r)
     }
     free(r->accept);
     free(r->content_type);
+    free(r->impersonate_user);
+    free(r->impersonate_group);
     if (r->authorization) {
         memset(r->authorization, 0, strlen(r->authorization));
         free(r->authorization);
@@ -310,6 +312,131 @@ static void record(struct sim_server *srv, const struct sim_request *req,
     }
 }
 
+/*
+ * Impersonation (Impersonate-User/-Group headers, as `kubectl --as`): the
+ * caller needs the "impersonate" verb on the user (or service account) and
+ * group; the request then runs as that identity. lws 4.1.6 exposes these
+ * (non-standard) headers on HTTP/1.1 only, not on h2: with kubectl, use
+ * GODEBUG=http2client=0.
+ */
+static int impersonate(struct sim_server *srv, const struct sim_request *req, struct sim_user *user,
+                       struct sim_err *e)
+{
+    struct sim_attrs at;
+    struct sim_user as;
+    const char *name = req->impersonate_user;
+    const char *sa = "system:serviceaccount:";
+    char ns[200] = "", sa_name[256] = "";
+    memset(&at, 0, sizeof(at));
+    at.resource_request = 1;
+    at.verb = "impersonate";
+    at.group = "";
+    at.subresource = "";
+    at.path = req->path;
+    if (strncmp(name, sa, strlen(sa)) == 0 && strchr(name + strlen(sa), ':')) {
+        const char *p = name + strlen(sa), *colon = strchr(p, ':');
+        snprintf(ns, sizeof(ns), "%.*s", (int)(colon - p), p);
+        snprintf(sa_name, sizeof(sa_name), "%s", colon + 1);
+        at.resource = "serviceaccounts";
+        at.ns = ns;
+        at.name = sa_name;
+    } else {
+        at.resource = "users";
+        at.ns = "";
+        at.name = name;
+    }
+    if (!sim_authorize(srv, user, &at, e))
+        return -1;
+    memset(&as, 0, sizeof(as));
+    sim_strlcpy(as.name, name, sizeof(as.name));
+    if (req->impersonate_group && *req->impersonate_group) {
+        at.resource = "groups";
+        at.ns = "";
+        at.name = req->impersonate_group;
+        if (!sim_authorize(srv, user, &at, e))
+            return -1;
+        sim_strlcpy(as.groups[as.ngroups++], req->impersonate_group, sizeof(as.groups[0]));
+    }
+    if (*sa_name) {
+        sim_strlcpy(as.groups[as.ngroups++], "system:serviceaccounts", sizeof(as.groups[0]));
+        snprintf(as.groups[as.ngroups++], sizeof(as.groups[0]), "system:serviceaccounts:%s", ns);
+    }
+    sim_strlcpy(as.groups[as.ngroups++], "system:authenticated", sizeof(as.groups[0]));
+    *user = as;
+    return 0;
+}
+
+static const char *str_field(const cJSON *o, const char *k)
+{
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return v ? v : "";
+}
+
+/* SelfSubjectAccessReview and SubjectAccessReview (`kubectl auth can-i`):
+ * answered by the same authorizer, never stored. */
+static void access_review(struct sim_server *srv, const struct sim_request *req,
+                          const struct sim_reqinfo *ri, const struct sim_user *caller,
+                          struct sim_response *resp)
+{
+    struct sim_err e;
+    struct sim_user who = *caller;
+    struct sim_attrs at;
+    cJSON *body, *spec, *ra, *nra, *out, *status;
+    int self = strcmp(ri->resource, "selfsubjectaccessreviews") == 0;
+    int allowed;
+    sim_err_clear(&e);
+    if (strcmp(ri->verb, "create") != 0) {
+        sim_err_method_not_allowed(&e);
+        sim_respond_err(resp, &e);
+        return;
+    }
+    body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+    spec = body ? cJSON_GetObjectItemCaseSensitive(body, "spec") : NULL;
+    if (!cJSON_IsObject(spec)) {
+        cJSON_Delete(body);
+        sim_err_bad_request(&e, "the body is not an access review with a spec");
+        sim_respond_err(resp, &e);
+        return;
+    }
+    if (!self) {
+        const cJSON *g, *groups = cJSON_GetObjectItemCaseSensitive(spec, "groups");
+        memset(&who, 0, sizeof(who));
+        sim_strlcpy(who.name, str_field(spec, "user"), sizeof(who.name));
+        cJSON_ArrayForEach(g, groups)
+        {
+            if (cJSON_IsString(g) && who.ngroups < SIM_MAX_GROUPS)
+                sim_strlcpy(who.groups[who.ngroups++], g->valuestring, sizeof(who.groups[0]));
+        }
+    }
+    ra = cJSON_GetObjectItemCaseSensitive(spec, "resourceAttributes");
+    nra = cJSON_GetObjectItemCaseSensitive(spec, "nonResourceAttributes");
+    memset(&at, 0, sizeof(at));
+    if (ra) {
+        at.resource_request = 1;
+        at.verb = str_field(ra, "verb");
+        at.group = str_field(ra, "group");
+        at.resource = str_field(ra, "resource");
+        at.subresource = str_field(ra, "subresource");
+        at.name = str_field(ra, "name");
+        at.ns = str_field(ra, "namespace");
+        at.path = "";
+    } else {
+        at.verb = str_field(nra, "verb");
+        at.path = str_field(nra, "path");
+    }
+    allowed = sim_authorize(srv, &who, &at, &e);
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "kind", self ? "SelfSubjectAccessReview" : "SubjectAccessReview");
+    cJSON_AddStringToObject(out, "apiVersion", "authorization.k8s.io/v1");
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(out, "metadata"), "creationTimestamp",
+                          cJSON_CreateNull());
+    cJSON_AddItemToObject(out, "spec", cJSON_Duplicate(spec, 1));
+    status = cJSON_AddObjectToObject(out, "status");
+    cJSON_AddBoolToObject(status, "allowed", allowed);
+    cJSON_Delete(body);
+    sim_respond_json(resp, 201, out);
+}
+
 void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct sim_response *resp)
 {
     struct sim_reqinfo ri;
@@ -345,6 +472,11 @@ void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct 
         record(srv, req, &ri, "", resp->status);
         return;
     }
+    if (req->impersonate_user && impersonate(srv, req, &user, &e) != 0) {
+        sim_respond_err(resp, &e);
+        record(srv, req, &ri, user.name, resp->status);
+        return;
+    }
     if (sim_admin_fault(srv, req->method, req->path, &ri, &latency, &e)) {
         sim_respond_err(resp, &e);
         resp->delay_ms = latency;
@@ -368,6 +500,13 @@ void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct 
     }
     if (!ri.resource_request) {
         serve_nonresource(srv, req, resp);
+        record(srv, req, &ri, user.name, resp->status);
+        return;
+    }
+    if (strcmp(ri.group, "authorization.k8s.io") == 0 && !*ri.name &&
+        (strcmp(ri.resource, "selfsubjectaccessreviews") == 0 ||
+         strcmp(ri.resource, "subjectaccessreviews") == 0)) {
+        access_review(srv, req, &ri, &user, resp);
         record(srv, req, &ri, user.name, resp->status);
         return;
     }

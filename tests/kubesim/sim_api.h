@@ -32,9 +32,11 @@ struct sim_request {
     char *path; /* decoded, without the query */
     struct sim_param params[SIM_MAX_PARAMS];
     size_t nparams;
-    char *accept;        /* may be NULL */
-    char *content_type;  /* may be NULL */
-    char *authorization; /* may be NULL */
+    char *accept;            /* may be NULL */
+    char *content_type;      /* may be NULL */
+    char *authorization;     /* may be NULL */
+    char *impersonate_user;  /* Impersonate-User, may be NULL */
+    char *impersonate_group; /* the first Impersonate-Group, may be NULL */
     char *body;
     size_t body_len;
     int h2;

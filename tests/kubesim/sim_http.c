@@ -108,6 +108,23 @@ static char *hdr_dup(struct lws *wsi, enum lws_token_indexes t)
     return s;
 }
 
+static char *custom_dup(struct lws *wsi, const char *name)
+{
+    int nlen = (int)strlen(name);
+    int n = lws_hdr_custom_length(wsi, name, nlen);
+    char *s;
+    if (n <= 0)
+        return NULL;
+    s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    if (lws_hdr_custom_copy(wsi, s, n + 1, name, nlen) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 static int read_method(struct lws *wsi, char *buf, size_t cap)
 {
     static const struct {
@@ -172,6 +189,8 @@ static int read_request(struct pss *p, struct lws *wsi, const char *uri)
     r->accept = hdr_dup(wsi, WSI_TOKEN_HTTP_ACCEPT);
     r->content_type = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     r->authorization = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    r->impersonate_user = custom_dup(wsi, "impersonate-user:");
+    r->impersonate_group = custom_dup(wsi, "impersonate-group:");
     r->h2 = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COLON_PATH) > 0;
     return 0;
 }

@@ -801,6 +801,47 @@ static void test_rbac(void **state)
                   "in API group \"\" in the namespace \"default\": RBAC: "
                   "role.rbac.authorization.k8s.io \"missing\" not found");
     resp_free(&r);
+    /* Access reviews answer from the same rules. */
+    call_v(sim, "alice-t", "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+           "application/json",
+           "{\"spec\":{\"resourceAttributes\":{\"namespace\":\"default\",\"verb\":\"get\","
+           "\"resource\":\"configmaps\"}}}",
+           CURL_HTTP_VERSION_2TLS, &r);
+    assert_int_equal(r.code, 201);
+    assert_non_null(strstr(r.body, "\"allowed\":true"));
+    resp_free(&r);
+    call(sim, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", "application/json",
+         "{\"spec\":{\"user\":\"alice\",\"groups\":[\"devs\"],\"resourceAttributes\":{"
+         "\"namespace\":\"kube-system\",\"verb\":\"get\",\"resource\":\"configmaps\"}}}",
+         &r);
+    assert_int_equal(r.code, 201);
+    assert_non_null(strstr(r.body, "\"allowed\":false"));
+    resp_free(&r);
+    /* Impersonation: the admin acting as alice gets alice's answers. */
+    {
+        CURL *h = curl_easy_init();
+        struct curl_slist *hd = NULL;
+        char url[1024], auth[512];
+        long code = 0;
+        snprintf(url, sizeof(url), "%s/api/v1/namespaces/kube-system/configmaps", kubesim_url(sim));
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", kubesim_admin_token(sim));
+        hd = curl_slist_append(hd, auth);
+        hd = curl_slist_append(hd, "Impersonate-User: alice");
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(sim));
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        memset(&r, 0, sizeof(r));
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+        assert_int_equal(curl_easy_perform(h), CURLE_OK);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        assert_int_equal(code, 403);
+        assert_non_null(strstr(r.body, "User \\\"alice\\\" cannot list"));
+        resp_free(&r);
+        curl_slist_free_all(hd);
+        curl_easy_cleanup(h);
+    }
     /* The record of what alice did, for RBAC-minimality checks. */
     assert_int_equal(kubesim_admin(sim, "GET", "/__admin/requests?user=alice", NULL, &out), 200);
     assert_non_null(strstr(out, "\"verb\":\"delete\""));
