@@ -258,8 +258,15 @@ static int register_metrics(struct ctl_manager *m)
     return ctl_metrics_add_collector(r, collect, m);
 }
 
+static void observe_request(const char *method, long status, void *user)
+{
+    ctl_manager_observe_request(user, method, status);
+}
+
 void ctl_manager_observe_request(struct ctl_manager *m, const char *method, long status)
 {
+    if (!m->m_rest_requests) /* requests before the metrics exist */
+        return;
     char code[24];
     const char *v[] = {method ? method : "", code, NULL};
     if (status > 0)
@@ -448,6 +455,7 @@ int ctl_manager_new(const struct ctl_manager_options *opts, struct ctl_manager *
     rc = k8s_client_new(opts->config, &m->client, err);
     if (rc)
         goto out;
+    k8s_client_set_observer(m->client, observe_request, m);
     m->queue = ctl_wq_new(m->clock, opts->queue);
     m->metrics = ctl_metrics_new();
     if (!m->queue || !m->metrics) {

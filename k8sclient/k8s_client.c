@@ -68,6 +68,11 @@ const struct k8s_config *k8s_client_config(const struct k8s_client *c)
     return k8s_transport_config(c->tr);
 }
 
+void k8s_client_set_observer(struct k8s_client *c, k8s_request_observer fn, void *user)
+{
+    k8s_transport_set_observer(c->tr, fn, user);
+}
+
 void k8s_client_get_stats(struct k8s_client *c, struct k8s_client_stats *out)
 {
     k8s_transport_get_stats(c->tr, out);

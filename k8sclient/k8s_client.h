@@ -75,9 +75,15 @@ struct k8s_client_stats {
     unsigned long connects;      /* new connections opened (reuse keeps this low) */
 };
 
+/* Called once per HTTP attempt (retries included) with the method and the
+ * status (0 when no answer came), for metrics. Runs on the requesting thread. */
+typedef void (*k8s_request_observer)(const char *method, long status, void *user);
+
 /* Copies `cfg`. */
 int k8s_client_new(const struct k8s_config *cfg, struct k8s_client **out, struct k8s_error *err);
 void k8s_client_free(struct k8s_client *c);
+/* Installs the observer; call before the client is shared between threads. */
+void k8s_client_set_observer(struct k8s_client *c, k8s_request_observer fn, void *user);
 const struct k8s_config *k8s_client_config(const struct k8s_client *c);
 void k8s_client_get_stats(struct k8s_client *c, struct k8s_client_stats *out);
 

@@ -51,6 +51,8 @@ struct k8s_transport {
     struct curl_slist *connect_to;   /* NULL unless tls_server_name */
     struct k8s_token_source *tokens; /* NULL: no bearer token */
     struct k8s_ratelimit *limiter;
+    k8s_request_observer observer;   /* set before sharing; read-only after */
+    void *observer_user;
 
     pthread_mutex_t mu; /* guards the fields below */
     struct pooled_handle *idle;
@@ -549,6 +551,12 @@ static void count(struct k8s_transport *t, unsigned long throttled_ms, int retry
     pthread_mutex_unlock(&t->mu);
 }
 
+void k8s_transport_set_observer(struct k8s_transport *t, k8s_request_observer fn, void *user)
+{
+    t->observer = fn;
+    t->observer_user = user;
+}
+
 const struct k8s_config *k8s_transport_config(const struct k8s_transport *t)
 {
     return t->cfg;
@@ -604,6 +612,8 @@ static int attempt_once(struct k8s_transport *t, const struct k8s_transport_req 
     }
     long status = 0;
     curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (t->observer)
+        t->observer(req->method, status, t->observer_user);
     char *ctype = NULL;
     curl_easy_getinfo(p->curl, CURLINFO_CONTENT_TYPE, &ctype);
 

@@ -75,6 +75,7 @@ int k8s_transport_do(struct k8s_transport *t, const struct k8s_transport_req *re
 const struct k8s_config *k8s_transport_config(const struct k8s_transport *t);
 
 void k8s_transport_get_stats(struct k8s_transport *t, struct k8s_client_stats *out);
+void k8s_transport_set_observer(struct k8s_transport *t, k8s_request_observer fn, void *user);
 
 /* Appends "?key=value" (or "&key=value" when u already has a query) to the
  * URL being built in `u`, value percent-encoded. 0 or K8S_ENOMEM. */

@@ -451,6 +451,8 @@ static void test_results_and_probes_without_leader_election(void **state)
     assert_non_null(strstr(body, "# TYPE controller_runtime_reconcile_time_seconds histogram\n"));
     assert_non_null(strstr(body, "workqueue_adds_total{name=\"controller\"} "));
     assert_null(strstr(body, "leader_election_master_status")); /* no election */
+    /* Every API request is counted by method and code (the informers' LISTs). */
+    assert_non_null(strstr(body, "rest_client_requests_total{method=\"GET\",code=\"200\"} "));
     free(body);
 
     ctl_manager_request_stop(m);
