@@ -7,6 +7,11 @@
  *           [--continue-ttl SECONDS] [--establish-ms MS] [--no-persist]
  *           [--fixtures DIR]...
  *
+ * Start and stop (from the source tree, build dir `build`):
+ *   build/tests/kubesim/kubesim --state-dir /tmp/k --fixtures tests/kubesim/fixtures &
+ *   export KUBECONFIG=/tmp/k/kubeconfig   # kubectl, or the operator, now talk to it
+ *   kill "$(cat /tmp/k/pid)"             # state stays in /tmp/k for the next start
+ *
  * It writes DIR/kubeconfig, DIR/ca.crt, DIR/pid and finally DIR/ready (the
  * port) once it serves, and exits on SIGTERM/SIGINT, when its parent dies, or after
  * --exit-after seconds. State is kept in DIR/state.json across restarts.
