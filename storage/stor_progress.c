@@ -127,6 +127,7 @@ static cJSON *counters(struct stor_progress *p, const char *kind)
         add_count(o, "onlyAtDestination", &p->extra);
         cJSON_AddNumberToObject(o, "contentChecked", (double)p->content_checked);
         cJSON_AddNumberToObject(o, "contentMismatch", (double)p->content_bad);
+        cJSON_AddNumberToObject(o, "retries", (double)p->retries);
         add_requests(o, p->requests);
         return o;
     }

@@ -10,9 +10,12 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stor_copy.h"
 #include "stor_internal.h"
+
+#define VERIFY_GET_ATTEMPTS 5
 
 struct vctx {
     struct stor_backend *src, *dst;
@@ -54,11 +57,27 @@ static void check_content(struct vctx *v, const struct stor_entry *e, const char
     struct hasher h = {EVP_MD_CTX_new(), 0};
     struct stor_error err;
     stor_error_clear(&err);
-    int rc = h.md && EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1
+    int rc = STOR_ENOMEM;
+    /* A 5xx or a reset says nothing about the content: download again from
+     * the start (the hash has seen bytes) with backoff, as the copy would. */
+    for (int attempt = 0; attempt < VERIFY_GET_ATTEMPTS; attempt++) {
+        if (attempt) {
+            struct timespec ts = {0, 100000000L * attempt};
+            nanosleep(&ts, NULL);
+        }
+        h.n = 0;
+        rc = h.md && EVP_DigestInit_ex(h.md, EVP_sha256(), NULL) == 1
                  ? stor_get(v->dst, e->key, 0, 0, hash_sink, &h, &err)
                  : stor_error_set(&err, STOR_ENOMEM, "out of memory");
+        stor_progress_lock(v->prog);
+        v->prog->requests[STOR_RQ_GET]++;
+        if (rc && stor_err_retryable(rc))
+            v->prog->retries++;
+        stor_progress_unlock(v->prog);
+        if (!stor_err_retryable(rc))
+            break;
+    }
     stor_progress_lock(v->prog);
-    v->prog->requests[STOR_RQ_GET]++;
     v->prog->content_checked++;
     stor_progress_unlock(v->prog);
     if (rc == 0) {

@@ -186,6 +186,20 @@ expect_field failed.objects 0 "copy through a flaky proxy"
 [ "$(jfield retries)" -gt 0 ] || fail "the flaky proxy caused no retries"
 run_qso verify --source "$S1" --destination "s3://flaky/r?endpoint=$ep" --sample 0
 expect_rc 0 "verify after the flaky copy"
+# verify's downloads through a proxy failing 12% of requests: a 5xx or a reset
+# is retried, never reported as a content mismatch (30 blobs: without retries
+# one would fail 98% of the time; with them, 0.07%).
+"$py" "$e2e_dir/flaky_proxy.py" "$SWIFT_PROXY_PORT" "$QSO_TMP/flaky2.port" --fail-rate 0.1 \
+  --reset-rate 0.02 --seed 3 --max-seconds 300 &
+flaky_pid=$!
+for _ in $(seq 50); do [ -s "$QSO_TMP/flaky2.port" ] && break; sleep 0.1; done
+fep2="http://127.0.0.1:$(cat "$QSO_TMP/flaky2.port")"
+run_qso verify --source "$S1" --destination "s3://flaky/r?endpoint=$fep2" --sample 30
+kill "$flaky_pid" 2>/dev/null || true
+wait "$flaky_pid" 2>/dev/null || true
+expect_rc 0 "verify through a flaky proxy"
+expect_field contentChecked 30 "verify through a flaky proxy"
+expect_field contentMismatch 0 "verify through a flaky proxy"
 
 # Zero-byte objects that are NOT DLO manifests copy as empty objects: the
 # blob of no bytes (digest e3b0...) without a HEAD and an empty mutable key.
