@@ -526,6 +526,10 @@ static void xml_unescape(const char *in, size_t n, char *out, size_t cap)
                 memcpy(num, in + i + 2, nl);
                 num[nl] = '\0';
                 long cp = num[0] == 'x' ? strtol(num + 1, NULL, 16) : strtol(num, NULL, 10);
+                /* XML forbids NUL, surrogates and values past U+10FFFF; a NUL
+                 * would also cut the key short (another object's name). */
+                if (cp <= 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                    cp = 0xFFFD;
                 /* UTF-8 encode the code point. */
                 if (cp < 0x80) {
                     out[o++] = (char)cp;

@@ -147,6 +147,18 @@ static void test_s3_listing_sizes_out_of_range_are_refused(void **state)
     assert_int_equal(answer(b, STOR_OP_LIST, 200, NULL, body, &req, &c, &err), STOR_EDECODE);
     s3_page(body, sizeof(body), "-5");
     assert_int_equal(answer(b, STOR_OP_LIST, 200, NULL, body, &req, &c, &err), STOR_EDECODE);
+    /* Character references decode to UTF-8; invalid ones (NUL, which would
+     * cut the key into another object's name, surrogates, past U+10FFFF)
+     * become U+FFFD. */
+    assert_int_equal(answer(b, STOR_OP_LIST, 200, NULL,
+                            "<ListBucketResult><Contents><Key>pre/a&amp;&#x263a;&#0;b&#xD800;"
+                            "&#x110000;&#65;</Key><Size>1</Size></Contents></ListBucketResult>",
+                            &req, &c, &err),
+                     0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.last.key, "a&\xe2\x98\xba\xef\xbf\xbd"
+                                    "b\xef\xbf\xbd\xef\xbf\xbd"
+                                    "A");
     /* A page that claims more but names no key cannot be continued. */
     assert_int_equal(answer(b, STOR_OP_LIST, 200, NULL,
                             "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
