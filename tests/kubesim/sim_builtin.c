@@ -658,6 +658,165 @@ static const struct sim_kind_ops deployment_ops = {
     .top_fields = spec_status_fields,
 };
 
+/* ---- Service ---- */
+
+/* The service CIDR of a default cluster (kube-apiserver's
+ * --service-cluster-ip-range default): 10.96.0.0/12. 10.96.0.1 belongs to the
+ * "kubernetes" Service and the network/broadcast addresses are never given. */
+#define SVC_NET   0x0A600000u /* 10.96.0.0 */
+#define SVC_MASK  0xFFF00000u
+#define SVC_FIRST (SVC_NET + 2)
+#define SVC_LAST  (SVC_NET + ~SVC_MASK - 1)
+
+static int parse_ipv4(const char *s, uint32_t *out)
+{
+    uint32_t ip = 0;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        long v;
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = strtol(s, &end, 10);
+        if (v < 0 || v > 255 || end - s > 3 || (i < 3 && *end != '.') || (i == 3 && *end))
+            return -1;
+        ip = ip << 8 | (uint32_t)v;
+        s = end + (i < 3);
+    }
+    *out = ip;
+    return 0;
+}
+
+static int service_ip_used(struct sim_server *srv, uint32_t ip)
+{
+    struct sim_coll *c = sim_store_coll(srv->store, "", "services", 0);
+    size_t b, e;
+    if (!c)
+        return 0;
+    sim_coll_range(c, NULL, &b, &e);
+    for (size_t i = b; i < e; i++) {
+        uint32_t other;
+        const char *s = sim_jstr(c->v[i]->json, "spec", "clusterIP", NULL);
+        if (s && parse_ipv4(s, &other) == 0 && other == ip)
+            return 1;
+    }
+    return 0;
+}
+
+static int service_create(struct sim_server *srv, const struct sim_kind *k, cJSON *obj,
+                          struct sim_err *e)
+{
+    cJSON *spec = sim_jobj(obj, "spec"), *ips, *port;
+    const char *ip = sim_jstr(obj, "spec", "clusterIP", NULL);
+    char buf[16];
+    uint32_t v;
+    if (!spec)
+        return sim_err_internal(e, "out of memory");
+    set_default(spec, "type", cJSON_CreateString("ClusterIP"));
+    set_default(spec, "sessionAffinity", cJSON_CreateString("None"));
+    set_default(spec, "internalTrafficPolicy", cJSON_CreateString("Cluster"));
+    cJSON_ArrayForEach(port, sim_jget(spec, "ports", NULL))
+    {
+        set_default(port, "protocol", cJSON_CreateString("TCP"));
+        if (cJSON_IsNumber(sim_jget(port, "port", NULL)))
+            set_default(port, "targetPort",
+                        cJSON_CreateNumber(sim_jget(port, "port", NULL)->valuedouble));
+    }
+    if (ip && *ip && strcmp(ip, "None") != 0) {
+        /* A requested address must be free and inside the service range. */
+        if (parse_ipv4(ip, &v) != 0)
+            sim_err_add_cause(e, "FieldValueInvalid", "spec.clusterIPs[0]",
+                              "Invalid value: \"%s\": must be a valid IP address, (e.g. "
+                              "10.9.8.7 or 2001:db8::ffff)",
+                              ip);
+        else if ((v & SVC_MASK) != SVC_NET || v < SVC_FIRST - 1 || v > SVC_LAST)
+            sim_err_add_cause(e, "FieldValueInvalid", "spec.clusterIPs",
+                              "Invalid value: []string{\"%s\"}: failed to allocate IP %s: the "
+                              "provided IP (%s) is not in the valid range. The range of valid "
+                              "IPs is 10.96.0.0/12",
+                              ip, ip, ip);
+        else if (service_ip_used(srv, v))
+            sim_err_add_cause(e, "FieldValueInvalid", "spec.clusterIPs",
+                              "Invalid value: []string{\"%s\"}: failed to allocate IP %s: "
+                              "provided IP is already allocated",
+                              ip, ip);
+        if (e->ncauses)
+            return finish(e, k, obj);
+    } else if (!ip || !*ip) {
+        /* The first free address; the allocator's order is not part of the API. */
+        for (v = SVC_FIRST; v <= SVC_LAST && service_ip_used(srv, v); v++)
+            ;
+        if (v > SVC_LAST)
+            return sim_err_internal(e, "failed to allocate a serviceIP: range is full");
+        snprintf(buf, sizeof(buf), "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255,
+                 v & 255);
+        sim_jset_str(spec, "clusterIP", buf);
+        ip = buf;
+    }
+    ips = cJSON_CreateArray();
+    cJSON_AddItemToArray(ips, cJSON_CreateString(sim_jstr(spec, "clusterIP", NULL)));
+    sim_jset(spec, "clusterIPs", ips);
+    if (strcmp(ip, "None") != 0) {
+        cJSON *fam = cJSON_CreateArray();
+        cJSON_AddItemToArray(fam, cJSON_CreateString("IPv4"));
+        set_default(spec, "ipFamilies", fam);
+        set_default(spec, "ipFamilyPolicy", cJSON_CreateString("SingleStack"));
+    }
+    return 0;
+}
+
+static int service_update(struct sim_server *srv, const struct sim_kind *k, const cJSON *old,
+                          cJSON *obj, struct sim_err *e)
+{
+    const cJSON *oldip = sim_jget(old, "spec", "clusterIP", NULL);
+    cJSON *spec = sim_jobj(obj, "spec");
+    (void)srv;
+    if (!spec)
+        return sim_err_internal(e, "out of memory");
+    /* An update that leaves the address out keeps the allocated one, as the
+     * registry strategy does; a different address is refused. */
+    if (oldip && !sim_jget(spec, "clusterIP", NULL)) {
+        sim_jset(spec, "clusterIP", cJSON_Duplicate(oldip, 1));
+        if (sim_jget(old, "spec", "clusterIPs", NULL))
+            sim_jset(spec, "clusterIPs",
+                     cJSON_Duplicate(sim_jget(old, "spec", "clusterIPs", NULL), 1));
+    }
+    immutable(e, oldip, sim_jget(spec, "clusterIP", NULL), "spec.clusterIP");
+    return finish(e, k, obj);
+}
+
+static const struct sim_kind_ops service_ops = {
+    .on_create = service_create,
+    .on_update = service_update,
+    .top_fields = spec_status_fields,
+};
+
+/* ---- PodDisruptionBudget ---- */
+
+static int pdb_create(struct sim_server *srv, const struct sim_kind *k, cJSON *obj,
+                      struct sim_err *e)
+{
+    const cJSON *spec = sim_jget(obj, "spec", NULL);
+    (void)srv;
+    if (sim_jget(spec, "minAvailable", NULL) && sim_jget(spec, "maxUnavailable", NULL))
+        sim_err_add_cause(e, "FieldValueInvalid", "spec",
+                          "Invalid value: \"\": minAvailable and maxUnavailable cannot be both "
+                          "set");
+    return finish(e, k, obj);
+}
+
+static int pdb_update(struct sim_server *srv, const struct sim_kind *k, const cJSON *old,
+                      cJSON *obj, struct sim_err *e)
+{
+    (void)old;
+    return pdb_create(srv, k, obj, e);
+}
+
+static const struct sim_kind_ops pdb_ops = {
+    .on_create = pdb_create,
+    .on_update = pdb_update,
+    .top_fields = spec_status_fields,
+};
+
 /* ---- Job ---- */
 
 static int job_create(struct sim_server *srv, const struct sim_kind *k, cJSON *obj,
@@ -855,6 +1014,32 @@ static const struct spec specs[] = {
      NULL,
      NULL},
     {"", "v1", "pods", "Pod", "pod", 1, {"po"}, "all", 1, &pod_ops, SIM_FS_LABEL, pod_labels, NULL},
+    {"",
+     "v1",
+     "services",
+     "Service",
+     "service",
+     1,
+     {"svc"},
+     "all",
+     1,
+     &service_ops,
+     SIM_FS_KNOWN,
+     NULL,
+     NULL},
+    {"policy",
+     "v1",
+     "poddisruptionbudgets",
+     "PodDisruptionBudget",
+     "poddisruptionbudget",
+     1,
+     {"pdb"},
+     NULL,
+     1,
+     &pdb_ops,
+     SIM_FS_KNOWN,
+     NULL,
+     NULL},
     {"events.k8s.io",
      "v1",
      "events",
@@ -1003,6 +1188,7 @@ int sim_builtin_register(struct sim_kinds *ks)
         k.fs_style = s->fs;
         k.field_labels = s->labels;
         k.generation = strcmp(s->resource, "deployments") == 0 ||
+                       strcmp(s->resource, "poddisruptionbudgets") == 0 ||
                        strcmp(s->resource, "jobs") == 0 ||
                        strcmp(s->resource, "customresourcedefinitions") == 0;
         k.orphan_by_default = strcmp(s->group, "batch") == 0 && strcmp(s->resource, "jobs") == 0;
@@ -1033,6 +1219,12 @@ int sim_builtin_register(struct sim_kinds *ks)
         } else if (strcmp(s->resource, "rolebindings") == 0 ||
                    strcmp(s->resource, "clusterrolebindings") == 0) {
             add_column(&k, "Role", "string", NULL, 0);
+        } else if (strcmp(s->resource, "services") == 0) {
+            add_column(&k, "Type", "string", ".spec.type", 0);
+            add_column(&k, "Cluster-IP", "string", ".spec.clusterIP", 0);
+        } else if (strcmp(s->resource, "poddisruptionbudgets") == 0) {
+            add_column(&k, "Min Available", "string", ".spec.minAvailable", 0);
+            add_column(&k, "Max Unavailable", "string", ".spec.maxUnavailable", 0);
         } else if (strcmp(s->resource, "jobs") == 0) {
             add_column(&k, "Completions", "string", NULL, 0);
         } else if (strcmp(s->resource, "customresourcedefinitions") == 0) {

@@ -516,6 +516,27 @@ int sim_http_start(struct sim_server *srv, int port, struct sim_http **out, int 
     info.server_ssl_cert_mem_len = (unsigned int)strlen(srv->tls.cert_pem);
     info.server_ssl_private_key_mem = srv->tls.key_pem;
     info.server_ssl_private_key_mem_len = (unsigned int)strlen(srv->tls.key_pem);
+    /* An HPACK dynamic table too small to hold any :path with a query.
+     * lws 4.1.6 splits an h2 :path at '?' and '&' into fragments and, when
+     * the client asks to index it, stores only the LAST fragment in its
+     * dynamic table: a client that re-sends the same path with a query by
+     * index (Go's net/http2 does: kubectl's second POST to
+     * .../customresourcedefinitions?fieldManager=..&fieldValidation=..)
+     * arrives as ":path = fieldValidation=Strict", which lws refuses with its
+     * HTML 403 page ("we insist on absolute paths"). An encoder indexes a
+     * header only when 32 + name + value fits the table: with 39 octets no
+     * ":path" longer than 2 characters ("/?a" needs 40) is ever indexed.
+     * 0 is not usable: lws then has no table at all and fails the inserts a
+     * client makes in its first request, before it has seen our SETTINGS.
+     * The other five values are lws's own stock settings (http2_settings
+     * replaces all six). */
+    info.http2_settings[0] = 1;
+    info.http2_settings[H2SET_HEADER_TABLE_SIZE] = 39;
+    info.http2_settings[H2SET_ENABLE_PUSH] = 0;
+    info.http2_settings[H2SET_MAX_CONCURRENT_STREAMS] = 24;
+    info.http2_settings[H2SET_INITIAL_WINDOW_SIZE] = 0;
+    info.http2_settings[H2SET_MAX_FRAME_SIZE] = 16384;
+    info.http2_settings[H2SET_MAX_HEADER_LIST_SIZE] = 4096;
     info.max_http_header_data = 16384;
     info.max_http_header_pool = 64;
     info.keepalive_timeout = 30;

@@ -15,7 +15,14 @@
  *    rather than from these (minimal) schemas, and JSON merge patches for
  *    custom resources, as against a real cluster;
  *  - /openapi/v2: a Swagger document with no definitions (kubectl only
- *    falls back to it).
+ *    falls back to it, for a kind the v3 documents lack). kubectl asks for
+ *    it as protobuf (application/com.github.proto-openapi.spec.v2@v1.0+
+ *    protobuf) and parses the answer as protobuf whatever its content type;
+ *    its fallback on 406 is the even older protobuf /swagger-2.0.0.pb-v1. So
+ *    that Accept gets the same document protobuf-encoded (gnostic's
+ *    openapi_v2.Document: swagger = 1, info = 2 {title = 1, version = 2});
+ *    with no definitions kubectl skips client-side validation of the kind,
+ *    and the server-side fieldValidation decides.
  */
 #include "sim_openapi.h"
 
@@ -276,10 +283,37 @@ static void index_doc(struct sim_server *srv, struct sim_response *resp)
     sim_respond_json(resp, 200, doc);
 }
 
+/* One length-delimited protobuf field (wire type 2); lengths stay < 128. */
+static void pb_bytes(struct k8s_buf *b, unsigned field, const void *data, size_t len)
+{
+    unsigned char hdr[2] = {(unsigned char)(field << 3 | 2), (unsigned char)len};
+    k8s_buf_append(b, hdr, sizeof(hdr));
+    k8s_buf_append(b, data, len);
+}
+
+static void v2_protobuf(struct sim_response *resp)
+{
+    struct k8s_buf info;
+    k8s_buf_init(&info, 256);
+    pb_bytes(&info, 1, "Kubernetes", 10);
+    pb_bytes(&info, 2, "v1.32.0", 7);
+    k8s_buf_reset(&resp->body);
+    pb_bytes(&resp->body, 1, "2.0", 3);
+    pb_bytes(&resp->body, 2, info.data, info.len);
+    k8s_buf_free(&info);
+    resp->status = 200;
+    sim_strlcpy(resp->content_type, "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                sizeof(resp->content_type));
+}
+
 int sim_openapi_serve(struct sim_server *srv, const struct sim_request *req,
                       struct sim_response *resp)
 {
     const char *p = req->path;
+    if (strcmp(p, "/openapi/v2") == 0 && req->accept && strstr(req->accept, "protobuf")) {
+        v2_protobuf(resp);
+        return 0;
+    }
     if (strcmp(p, "/openapi/v2") == 0) {
         cJSON *doc = cJSON_CreateObject(), *info;
         cJSON_AddStringToObject(doc, "swagger", "2.0");

@@ -576,6 +576,101 @@ static void test_faults_429_and_request_record(void **state)
     free(out);
 }
 
+/* v1 Service and policy/v1 PodDisruptionBudget are served (deploy/ has both):
+ * a ClusterIP comes from 10.96.0.0/12 when absent, "None" stays headless, an
+ * update without the address keeps it and a different one is refused. */
+static void test_service_cluster_ip_and_pdb(void **state)
+{
+    struct resp r;
+    cJSON *j;
+    const char *ip;
+    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+         "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":80}]}}", &r);
+    assert_int_equal(r.code, 201);
+    j = json_of(&r);
+    ip = jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL);
+    assert_non_null(ip);
+    assert_true(strncmp(ip, "10.9", 4) == 0 || strncmp(ip, "10.10", 5) == 0 ||
+                strncmp(ip, "10.11", 5) == 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    call(*state, "PUT", "/api/v1/namespaces/default/services/web", "application/json",
+         "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":81}]}}", &r);
+    assert_int_equal(r.code, 200);
+    j = json_of(&r);
+    assert_non_null(jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL));
+    cJSON_Delete(j);
+    resp_free(&r);
+    call(*state, "PATCH", "/api/v1/namespaces/default/services/web", "application/merge-patch+json",
+         "{\"spec\":{\"clusterIP\":\"10.96.99.99\"}}", &r);
+    assert_int_equal(r.code, 422);
+    assert_non_null(strstr(r.body, "spec.clusterIP: Invalid value: \\\"10.96.99.99\\\": field is "
+                                   "immutable"));
+    resp_free(&r);
+    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+         "{\"metadata\":{\"name\":\"h\"},\"spec\":{\"clusterIP\":\"None\"}}", &r);
+    assert_int_equal(r.code, 201);
+    j = json_of(&r);
+    assert_string_equal(jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL), "None");
+    cJSON_Delete(j);
+    resp_free(&r);
+    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+         "{\"metadata\":{\"name\":\"out\"},\"spec\":{\"clusterIP\":\"192.168.0.1\"}}", &r);
+    assert_int_equal(r.code, 422);
+    resp_free(&r);
+    call(*state, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+         "application/json",
+         "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"minAvailable\":1,\"selector\":{"
+         "\"matchLabels\":{\"a\":\"b\"}}}}",
+         &r);
+    assert_int_equal(r.code, 201);
+    resp_free(&r);
+    call(*state, "PUT", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/p/status",
+         "application/json",
+         "{\"metadata\":{\"name\":\"p\"},\"status\":{\"currentHealthy\":2,\"desiredHealthy\":1,"
+         "\"disruptionsAllowed\":1,\"expectedPods\":2}}",
+         &r);
+    assert_int_equal(r.code, 200);
+    resp_free(&r);
+    call(*state, "GET", "/apis/policy/v1", NULL, NULL, &r);
+    assert_int_equal(r.code, 200);
+    assert_non_null(strstr(r.body, "poddisruptionbudgets/status"));
+    resp_free(&r);
+}
+
+/* kubectl asks /openapi/v2 as protobuf and parses whatever comes back as
+ * protobuf: that Accept gets a protobuf Document (swagger "2.0"). */
+static void test_openapi_v2_protobuf(void **state)
+{
+    struct resp r;
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char url[4096], auth[1024];
+    memset(&r, 0, sizeof(r));
+    snprintf(url, sizeof(url), "%s/openapi/v2", kubesim_url(*state));
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", kubesim_admin_token(*state));
+    hdrs = curl_slist_append(hdrs, auth);
+    hdrs = curl_slist_append(hdrs,
+                             "Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(*state));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.code);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    assert_int_equal(r.code, 200);
+    assert_true(r.len > 5);
+    /* field 1 (swagger), length 3, "2.0" */
+    assert_memory_equal(r.body,
+                        "\x0a\x03"
+                        "2.0",
+                        5);
+    resp_free(&r);
+}
+
 static void test_admin_tokens(void **state)
 {
     struct resp r;
@@ -604,6 +699,8 @@ int main(void)
         cmocka_unit_test(test_stale_update_conflict),
         cmocka_unit_test(test_noop_update_keeps_resource_version),
         cmocka_unit_test(test_immutable_configmap_and_secret),
+        cmocka_unit_test(test_service_cluster_ip_and_pdb),
+        cmocka_unit_test(test_openapi_v2_protobuf),
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_paging_with_continue),
         cmocka_unit_test(test_expired_continue_is_410),
