@@ -589,7 +589,9 @@ static void do_list(struct ctx *c)
     i = b;
     if (cont && *cont) {
         char cns[256], cname[256];
-        uint64_t crv;
+        /* The version the token carries; until it is read, the current one
+         * (what a list without a token would be served at). */
+        uint64_t crv = list_rv;
         if (read_continue(c, cont, cns, sizeof(cns), cname, sizeof(cname), &issued, &crv) != 0)
             goto fail;
         if (sim_now_unix() - issued > c->srv->opt.continue_ttl) {
