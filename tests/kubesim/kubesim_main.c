@@ -8,7 +8,7 @@
  *           [--fixtures DIR]...
  *
  * Start and stop (from the source tree, build dir `build`):
- *   build/tests/kubesim/kubesim --state-dir /tmp/k --fixtures tests/kubesim/fixtures &
+ *   build/tests/kubesim/kubesim --state-dir /tmp/k --fixtures tests/fixtures/crds &
  *   export KUBECONFIG=/tmp/k/kubeconfig   # kubectl, or the operator, now talk to it
  *   kill "$(cat /tmp/k/pid)"             # state stays in /tmp/k for the next start
  *

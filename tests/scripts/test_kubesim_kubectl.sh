@@ -37,10 +37,10 @@ expect_err() {
   grep -qE -- "$pat" <<<"$out" || fail "$*: expected /$pat/ in: $out"
 }
 
-# One-liner start (see kubesim_main.c): fixtures of the product's world plus
-# this test's own CRD directory.
+# One-liner start (see kubesim_main.c): the product's world is the third-party
+# CRDs copied verbatim from their publishers (tests/fixtures/crds).
 "$bin" --state-dir "$state" --exit-after 300 --establish-ms 1500 \
-  --fixtures "$src/tests/kubesim/fixtures" >"$work/kubesim.log" 2>&1 &
+  --fixtures "$src/tests/fixtures/crds" >"$work/kubesim.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do [ -f "$state/ready" ] && break; sleep 0.1; done
 [ -f "$state/ready" ] || fail "kubesim did not start"
@@ -50,6 +50,11 @@ export KUBECONFIG="$state/kubeconfig" KUBECACHEDIR="$work/cache" HOME="$work"
 expect_out 'quayregistries +quay.redhat.com/v1 +true +QuayRegistry' kubectl api-resources
 expect_out 'clusteroperators +co +config.openshift.io/v1 +false +ClusterOperator' kubectl api-resources
 expect_out 'Server Version: v1.32' kubectl version
+# The fixtures are the published schemas, served and Established.
+for crd in quayregistries.quay.redhat.com configs.imageregistry.operator.openshift.io \
+  clusteroperators.config.openshift.io; do
+  expect_out 'condition met' kubectl wait --for=condition=Established "crd/$crd" --timeout=20s
+done
 
 # A CRD applied by the user is served only once Established: wait for it.
 kubectl apply -f "$src/tests/kubesim/fixtures/test/widgets.test.kubesim.io.yaml" >/dev/null
@@ -140,6 +145,8 @@ expect_out 'regarding:' kubectl get events.v1.events.k8s.io w1.polished -o yaml
 expect_out 'How big the widget is' kubectl explain widget.spec.size
 expect_out 'KIND: +QuayRegistry' kubectl explain quayregistries
 expect_out 'configBundleSecret' kubectl explain quayregistry.spec
+# Only the published schema has the components' kind enum (a trimmed copy had not).
+expect_out 'enum: quay, postgres, clair' kubectl explain quayregistry.spec.components
 
 # Built-ins: apply twice (strategic merge from kubectl's own types), strategic
 # patch of containers by name, immutable fields, stale update.
