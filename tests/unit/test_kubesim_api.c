@@ -419,7 +419,7 @@ static void test_paging_with_continue(void **state)
 
 static void test_expired_continue_is_410(void **state)
 {
-    struct kubesim *sim;
+    struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
     struct resp r;
     cJSON *j;
     char path[2048], esc[1024];
@@ -494,7 +494,7 @@ static void test_watch_http1_and_h2(void **state)
 
 static void test_watch_initial_state_and_bookmarks(void **state)
 {
-    struct kubesim *sim;
+    struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
     struct resp r;
     (void)state;
     assert_int_equal(start((void **)&sim, "--bookmark-ms", "100"), 0);
@@ -509,7 +509,7 @@ static void test_watch_initial_state_and_bookmarks(void **state)
 
 static void test_watch_too_old_is_410(void **state)
 {
-    struct kubesim *sim;
+    struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
     struct resp r;
     (void)state;
     assert_int_equal(start((void **)&sim, "--watch-history", "3"), 0);

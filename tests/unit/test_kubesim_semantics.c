@@ -736,7 +736,7 @@ static void test_token_request(void **state)
 
 static void test_rbac(void **state)
 {
-    struct kubesim *sim;
+    struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
     struct resp r;
     char *out = NULL;
     (void)state;
