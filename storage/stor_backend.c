@@ -492,6 +492,25 @@ int stor_req_header(const struct stor_req *req, const char *name, char *buf, siz
     return 0;
 }
 
+int stor__head_entry(struct stor_req *req, struct stor_error *err)
+{
+    char v[512];
+    memset(&req->entry, 0, sizeof(req->entry));
+    if (req->key)
+        stor_strlcpy(req->entry.key, req->key, sizeof(req->entry.key));
+    /* A size we cannot read must not become 0: a zero-byte listing entry
+     * would be copied as an empty object. */
+    if (stor_req_header(req, "content-length", v, sizeof(v)) &&
+        (stor_parse_u64(v, &req->entry.size) || req->entry.size > STOR_SIZE_MAX))
+        return stor_error_set(err, STOR_EDECODE, "HEAD %s: bad Content-Length",
+                              req->key ? req->key : "");
+    if (stor_req_header(req, "etag", v, sizeof(v)))
+        stor_etag_norm(v, req->entry.etag, sizeof(req->entry.etag));
+    if (stor_req_header(req, "last-modified", v, sizeof(v)))
+        req->entry.mtime = stor_parse_time(v);
+    return 0;
+}
+
 size_t stor__buf_collect(char *data, size_t size, size_t n, void *ud)
 {
     return stor_buf_append(ud, data, size * n) ? 0 : size * n;

@@ -47,6 +47,9 @@ int stor__req_prepare(struct stor_backend *b, CURL *easy, struct stor_req *req, 
 int stor__req_complete(struct stor_backend *b, CURL *easy, struct stor_req *req, struct stor_io *io,
                        CURLcode cc, struct stor_error *err);
 
+/* Fills req->entry from a successful HEAD's headers (Content-Length, ETag,
+ * Last-Modified). STOR_EDECODE when the length is not a size. */
+int stor__head_entry(struct stor_req *req, struct stor_error *err);
 /* A curl write/header callback appending to the struct stor_buf in `ud`
  * (stops the transfer when the buffer's maximum is reached). */
 size_t stor__buf_collect(char *data, size_t size, size_t n, void *ud);

@@ -696,19 +696,7 @@ static int s3_finish(struct stor_backend *sb, CURL *easy, struct stor_req *req,
             err->http_status = req->status;
             return rc;
         }
-        memset(&req->entry, 0, sizeof(req->entry));
-        if (req->key)
-            stor_strlcpy(req->entry.key, req->key, sizeof(req->entry.key));
-        /* A size we cannot read must not become 0: a zero-byte source
-         * would be copied as an empty object. */
-        if (stor_req_header(req, "content-length", v, sizeof(v)) &&
-            (stor_parse_u64(v, &req->entry.size) || req->entry.size > STOR_SIZE_MAX))
-            return stor_error_set(err, STOR_EDECODE, "HEAD %s: bad Content-Length", req->key);
-        if (stor_req_header(req, "etag", v, sizeof(v)))
-            stor_etag_norm(v, req->entry.etag, sizeof(req->entry.etag));
-        if (stor_req_header(req, "last-modified", v, sizeof(v)))
-            req->entry.mtime = stor_parse_time(v);
-        return 0;
+        return stor__head_entry(req, err);
     case STOR_OP_DELETE:
     case STOR_OP_MPU_ABORT:
         if (!ok)

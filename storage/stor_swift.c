@@ -964,18 +964,8 @@ static int swift_finish(struct stor_backend *sb, CURL *easy, struct stor_req *re
     case STOR_OP_HEAD:
         if (!ok)
             return swift_error(b, req, err, "HEAD", 0);
-        memset(&req->entry, 0, sizeof(req->entry));
-        if (req->key)
-            stor_strlcpy(req->entry.key, req->key, sizeof(req->entry.key));
-        /* For a DLO or SLO this is the size of the whole object. */
-        if (stor_req_header(req, "content-length", v, sizeof(v)) &&
-            (stor_parse_u64(v, &req->entry.size) || req->entry.size > STOR_SIZE_MAX))
-            return stor_error_set(err, STOR_EDECODE, "HEAD %s: bad Content-Length", req->key);
-        if (stor_req_header(req, "etag", v, sizeof(v)))
-            stor_etag_norm(v, req->entry.etag, sizeof(req->entry.etag));
-        if (stor_req_header(req, "last-modified", v, sizeof(v)))
-            req->entry.mtime = stor_parse_time(v);
-        return 0;
+        /* For a DLO or SLO the length is that of the whole object. */
+        return stor__head_entry(req, err);
     case STOR_OP_DELETE:
         return ok ? 0 : swift_error(b, req, err, "DELETE", 0);
     case STOR_OP_LIST: {
