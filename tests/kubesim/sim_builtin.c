@@ -15,6 +15,7 @@
 #include "k8s_patch.h"
 #include "sim_crd.h"
 #include "sim_kind.h"
+#include "sim_select.h"
 #include "sim_server.h"
 #include "sim_status.h"
 #include "sim_store.h"
@@ -416,8 +417,96 @@ static const struct sim_kind_ops lease_ops = {.cells = lease_cells, .top_fields 
 
 static const char *const role_fields[] = {"rules", NULL};
 static const char *const clusterrole_fields[] = {"rules", "aggregationRule", NULL};
+/* The ClusterRole aggregation controller (pkg/controller/clusterroleaggregation):
+ * a ClusterRole with aggregationRule.clusterRoleSelectors has its `rules`
+ * set to the rules of every other ClusterRole whose labels match one of the
+ * selectors, in name order, duplicates dropped; it runs after every
+ * ClusterRole write, so additions, edits and deletions propagate. Chains
+ * (view aggregates to edit, edit to admin) settle in a few passes. */
+static int role_selected(const cJSON *selectors, const cJSON *role)
+{
+    const cJSON *sel;
+    cJSON_ArrayForEach(sel, selectors)
+    {
+        struct sim_labelsel *ls = NULL;
+        char err[256];
+        int hit;
+        if (sim_labelsel_from_object(sel, &ls, err, sizeof(err)) != 0)
+            continue;
+        hit = sim_labelsel_match(ls, sim_jget(role, "metadata", "labels", NULL));
+        sim_labelsel_free(ls);
+        /* An empty selector would select every role: the real controller
+         * treats it as selecting nothing. */
+        if (hit && (sim_jget(sel, "matchLabels", NULL) || sim_jget(sel, "matchExpressions", NULL)))
+            return 1;
+    }
+    return 0;
+}
+
+static int aggregate_pass(struct sim_server *srv, struct sim_coll *c)
+{
+    size_t b, e;
+    int changed = 0;
+    sim_coll_range(c, NULL, &b, &e);
+    for (size_t i = b; i < e; i++) {
+        const cJSON *sels =
+            sim_jget(c->v[i]->json, "aggregationRule", "clusterRoleSelectors", NULL);
+        cJSON *rules, *obj;
+        if (!cJSON_IsArray(sels))
+            continue;
+        rules = cJSON_CreateArray();
+        if (!rules)
+            return changed;
+        for (size_t j = b; j < e; j++) {
+            const cJSON *rule;
+            if (j == i || !role_selected(sels, c->v[j]->json))
+                continue;
+            cJSON_ArrayForEach(rule, sim_jget(c->v[j]->json, "rules", NULL))
+            {
+                const cJSON *have;
+                int dup = 0;
+                cJSON_ArrayForEach(have, rules) dup |= k8s_json_equal(have, rule);
+                if (!dup)
+                    cJSON_AddItemToArray(rules, cJSON_Duplicate(rule, 1));
+            }
+        }
+        if (k8s_json_equal(rules, sim_jget(c->v[i]->json, "rules", NULL)) ||
+            (cJSON_GetArraySize(rules) == 0 && !sim_jget(c->v[i]->json, "rules", NULL))) {
+            cJSON_Delete(rules);
+            continue;
+        }
+        obj = cJSON_Duplicate(c->v[i]->json, 1);
+        if (!obj) {
+            cJSON_Delete(rules);
+            return changed;
+        }
+        sim_jset(obj, "rules", rules);
+        /* Same key: the object is replaced in place, indexes stay valid. */
+        if (sim_store_put(srv->store, c, obj))
+            changed = 1;
+    }
+    return changed;
+}
+
+static void clusterrole_aggregate(struct sim_server *srv)
+{
+    struct sim_coll *c = sim_store_coll(srv->store, "rbac.authorization.k8s.io", "clusterroles", 0);
+    for (int pass = 0; c && pass < 8 && aggregate_pass(srv, c); pass++)
+        ;
+}
+
+static void clusterrole_after(struct sim_server *srv, const struct sim_kind *k, const cJSON *obj,
+                              int deleted)
+{
+    (void)k;
+    (void)obj;
+    (void)deleted;
+    clusterrole_aggregate(srv);
+}
+
 static const struct sim_kind_ops role_ops = {.top_fields = role_fields};
-static const struct sim_kind_ops clusterrole_ops = {.top_fields = clusterrole_fields};
+static const struct sim_kind_ops clusterrole_ops = {.top_fields = clusterrole_fields,
+                                                    .after_write = clusterrole_after};
 
 static int binding_create(struct sim_server *srv, const struct sim_kind *k, cJSON *obj,
                           struct sim_err *e)
@@ -1277,6 +1366,48 @@ static int bootstrap_one(struct sim_server *srv, const char *group, const char *
     return 0;
 }
 
+/* The user-facing roles of a real cluster (plugin/pkg/auth/authorizer/rbac/
+ * bootstrappolicy): admin, edit and view are aggregated, each also
+ * aggregating into the one above it, and fed by system:aggregate-to-* roles
+ * (here with a representative subset of the built-in resources). CRD
+ * authors label their roles aggregate-to-view/edit/admin to join them. */
+static const char *const user_roles[] = {
+    "{\"metadata\":{\"name\":\"admin\",\"labels\":{\"kubernetes.io/bootstrapping\":"
+    "\"rbac-defaults\"}},\"aggregationRule\":{\"clusterRoleSelectors\":[{\"matchLabels\":{"
+    "\"rbac.authorization.k8s.io/aggregate-to-admin\":\"true\"}}]}}",
+    "{\"metadata\":{\"name\":\"edit\",\"labels\":{\"kubernetes.io/bootstrapping\":"
+    "\"rbac-defaults\",\"rbac.authorization.k8s.io/aggregate-to-admin\":\"true\"}},"
+    "\"aggregationRule\":{\"clusterRoleSelectors\":[{\"matchLabels\":{"
+    "\"rbac.authorization.k8s.io/aggregate-to-edit\":\"true\"}}]}}",
+    "{\"metadata\":{\"name\":\"view\",\"labels\":{\"kubernetes.io/bootstrapping\":"
+    "\"rbac-defaults\",\"rbac.authorization.k8s.io/aggregate-to-edit\":\"true\"}},"
+    "\"aggregationRule\":{\"clusterRoleSelectors\":[{\"matchLabels\":{"
+    "\"rbac.authorization.k8s.io/aggregate-to-view\":\"true\"}}]}}",
+    "{\"metadata\":{\"name\":\"system:aggregate-to-view\",\"labels\":{\"kubernetes.io/"
+    "bootstrapping\":\"rbac-defaults\",\"rbac.authorization.k8s.io/aggregate-to-view\":"
+    "\"true\"}},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"configmaps\",\"endpoints\","
+    "\"persistentvolumeclaims\",\"pods\",\"services\",\"serviceaccounts\",\"events\"],"
+    "\"verbs\":[\"get\",\"list\",\"watch\"]},{\"apiGroups\":[\"apps\"],\"resources\":["
+    "\"deployments\",\"replicasets\",\"statefulsets\"],\"verbs\":[\"get\",\"list\",\"watch\"]},"
+    "{\"apiGroups\":[\"batch\"],\"resources\":[\"jobs\",\"cronjobs\"],\"verbs\":[\"get\","
+    "\"list\",\"watch\"]},{\"apiGroups\":[\"policy\"],\"resources\":[\"poddisruptionbudgets\"],"
+    "\"verbs\":[\"get\",\"list\",\"watch\"]}]}",
+    "{\"metadata\":{\"name\":\"system:aggregate-to-edit\",\"labels\":{\"kubernetes.io/"
+    "bootstrapping\":\"rbac-defaults\",\"rbac.authorization.k8s.io/aggregate-to-edit\":"
+    "\"true\"}},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"configmaps\",\"endpoints\","
+    "\"persistentvolumeclaims\",\"pods\",\"services\",\"secrets\",\"serviceaccounts\"],"
+    "\"verbs\":[\"create\",\"delete\",\"deletecollection\",\"patch\",\"update\"]},{"
+    "\"apiGroups\":[\"apps\"],\"resources\":[\"deployments\",\"replicasets\",\"statefulsets\"],"
+    "\"verbs\":[\"create\",\"delete\",\"deletecollection\",\"patch\",\"update\"]},{"
+    "\"apiGroups\":[\"batch\"],\"resources\":[\"jobs\",\"cronjobs\"],\"verbs\":[\"create\","
+    "\"delete\",\"deletecollection\",\"patch\",\"update\"]}]}",
+    "{\"metadata\":{\"name\":\"system:aggregate-to-admin\",\"labels\":{\"kubernetes.io/"
+    "bootstrapping\":\"rbac-defaults\",\"rbac.authorization.k8s.io/aggregate-to-admin\":"
+    "\"true\"}},\"rules\":[{\"apiGroups\":[\"rbac.authorization.k8s.io\"],\"resources\":["
+    "\"rolebindings\",\"roles\"],\"verbs\":[\"create\",\"delete\",\"deletecollection\","
+    "\"get\",\"list\",\"patch\",\"update\",\"watch\"]}]}",
+};
+
 int sim_builtin_bootstrap(struct sim_server *srv)
 {
     static const char *const namespaces[] = {"default", "kube-system", "kube-public",
@@ -1305,5 +1436,14 @@ int sim_builtin_bootstrap(struct sim_server *srv)
                       "authorization.k8s.io\",\"kind\":\"Group\",\"name\":\"system:masters\"}]}") !=
         0)
         return -1;
+    for (size_t i = 0; i < sizeof(user_roles) / sizeof(user_roles[0]); i++) {
+        char role[2048];
+        snprintf(role, sizeof(role),
+                 "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"ClusterRole\",%s",
+                 user_roles[i] + 1);
+        if (bootstrap_one(srv, "rbac.authorization.k8s.io", "clusterroles", role) != 0)
+            return -1;
+    }
+    clusterrole_aggregate(srv);
     return 0;
 }

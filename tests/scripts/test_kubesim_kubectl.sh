@@ -17,6 +17,7 @@ state="$work/state"
 pid=""
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  if [ -n "${pid2:-}" ]; then kill "$pid2" 2>/dev/null || true; wait "$pid2" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -225,5 +226,80 @@ EOF
 kubectl apply -n scratch -f "$work/w1.yaml" >/dev/null
 expect_out 'namespace "scratch" deleted' kubectl delete namespace scratch --timeout=20s
 expect_err 'namespaces "scratch" not found' kubectl get namespace scratch
+
+# RBAC with aggregated ClusterRoles: deploy/rbac.yaml's quaystorage-view/edit/
+# admin only label themselves aggregate-to-view/edit/admin; a user bound to the
+# built-in "view" in a namespace may then read StorageMigrations there, not
+# create them, and loses the right when the label goes.
+state2="$work/rbac"
+mkdir -p "$state2"
+"$bin" --state-dir "$state2" --exit-after 300 --rbac >"$work/kubesim.log" 2>&1 &
+pid2=$!
+for _ in $(seq 1 100); do [ -f "$state2/ready" ] && break; sleep 0.1; done
+[ -f "$state2/ready" ] || fail "kubesim --rbac did not start"
+export KUBECONFIG="$state2/kubeconfig"
+expect_out 'aggregate-to-view' kubectl get clusterrole view -o jsonpath='{.aggregationRule}'
+kubectl apply -f "$src/crds/storagemigrations.quaystorage.io.yaml" \
+  -f "$src/crds/readonlywindows.quaystorage.io.yaml" >/dev/null
+expect_out 'condition met' kubectl wait --for=condition=Established \
+  crd/storagemigrations.quaystorage.io --timeout=20s
+kubectl apply -f "$src/deploy/namespace.yaml" -f "$src/deploy/serviceaccount.yaml" \
+  -f "$src/deploy/rbac.yaml" >/dev/null
+# (kubectl create <generator> sends protobuf, which the simulator does not speak.)
+kubectl apply -f - >/dev/null <<'EOF3'
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: viewer, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}
+EOF3
+# The viewer's token: generated here, written only into files (never argv).
+python3 - "$state2" "$work/viewer.json" "$work/viewer.kubeconfig" <<'PY'
+import json, secrets, sys
+state, tok_file, kc_file = sys.argv[1:4]
+tok = "viewer-" + secrets.token_hex(16)
+with open(tok_file, "w") as f:
+    json.dump({"token": tok, "user": "viewer", "groups": ["system:authenticated"]}, f)
+kc = open(state + "/kubeconfig").read().splitlines()
+out = []
+for line in kc:
+    if line.strip().startswith("token:"):
+        line = line[:line.index("token:")] + "token: " + tok
+    out.append(line)
+open(kc_file, "w").write("\n".join(out) + "\n")
+# Register it with the admin endpoint, as the admin (token from the kubeconfig).
+import ssl, urllib.request
+admin = [l.split("token:", 1)[1].strip() for l in kc if l.strip().startswith("token:")][0]
+server = [l.split("server:", 1)[1].strip() for l in kc if l.strip().startswith("server:")][0]
+ctx = ssl.create_default_context(cafile=state + "/ca.crt")
+req = urllib.request.Request(server + "/__admin/tokens", method="POST",
+                             data=open(tok_file, "rb").read(),
+                             headers={"Authorization": "Bearer " + admin,
+                                      "Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ctx).read()
+PY
+chmod 600 "$work/viewer.json" "$work/viewer.kubeconfig"
+expect_out 'quaystorage.io' kubectl get clusterrole view -o jsonpath='{.rules[*].apiGroups}'
+expect_out 'No resources found|^$' env KUBECONFIG="$work/viewer.kubeconfig" \
+  kubectl get storagemigrations -n team
+cat >"$work/sm.yaml" <<'EOF3'
+apiVersion: quaystorage.io/v1alpha1
+kind: StorageMigration
+metadata: {name: m1, namespace: team}
+spec: {}
+EOF3
+expect_err 'cannot create resource "storagemigrations" in API group "quaystorage.io" in the namespace "team"' \
+  env KUBECONFIG="$work/viewer.kubeconfig" kubectl create -f "$work/sm.yaml"
+expect_err 'cannot list resource "storagemigrations"' \
+  env KUBECONFIG="$work/viewer.kubeconfig" kubectl get storagemigrations -n default
+# The controller keeps aggregation current: without the label, no more access.
+kubectl label clusterrole quaystorage-view rbac.authorization.k8s.io/aggregate-to-view- >/dev/null
+expect_err 'cannot list resource "storagemigrations"' \
+  env KUBECONFIG="$work/viewer.kubeconfig" kubectl get storagemigrations -n team
 
 echo "kubectl against kubesim: all checks passed"
