@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz/ (k8s_patch.c and the watch
-# decoder) with clang -fsanitize=fuzzer,address,undefined, plus seed corpora
+# Builds every libFuzzer target of tests/fuzz/ (JSON patches, the watch
+# decoder, the CEL subset, Quay's YAML model, the S3/Swift listing parsers) with clang -fsanitize=fuzzer,address,undefined, plus seed corpora
 # and a dictionary. Not part of CMake and not run in CI: it needs clang with
 # its compiler-rt runtime (Debian 12: `apt-get install clang`).
 #
@@ -32,6 +32,16 @@ for t in fuzz_json_patch fuzz_watch_decoder; do
   clang "${cflags[@]}" "$src/tests/fuzz/$t.c" "${lib_srcs[@]}" "${libs[@]}" -o "$out/$t"
   echo "built $out/$t"
 done
+
+# Targets over other libraries' sources.
+clang "${cflags[@]}" -I"$src/tests/kubesim" "$src/tests/fuzz/fuzz_sim_cel.c" \
+  "$src/tests/kubesim/sim_cel.c" "${libs[@]}" -lm -o "$out/fuzz_sim_cel"
+clang "${cflags[@]}" -I"$src/quay" "$src/tests/fuzz/fuzz_quay_yaml.c" \
+  "$src"/quay/quay_{yaml,bundle,drivers,overlay}.c "$src"/k8sclient/k8s_{buf,error}.c \
+  -lyaml -lcrypto "${libs[@]}" -o "$out/fuzz_quay_yaml"
+clang "${cflags[@]}" -I"$src/storage" "$src/tests/fuzz/fuzz_stor_listing.c" "$src"/storage/stor_*.c \
+  $(pkg-config --libs libcurl libcrypto) "${libs[@]}" -lpthread -o "$out/fuzz_stor_listing"
+echo "built $out/fuzz_sim_cel $out/fuzz_quay_yaml $out/fuzz_stor_listing"
 
 # Seeds: the RFC examples and a realistic watch stream. A seed's first byte
 # is the flags/chunking byte.
