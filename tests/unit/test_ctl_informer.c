@@ -35,6 +35,8 @@
 
 #include "ctl_clock.h"
 #include "ctl_informer.h"
+#include "ctl_mapper.h"
+#include "ctl_workqueue.h"
 #include "k8s_client.h"
 #include "k8s_config.h"
 #include "kubesim_harness.h"
@@ -183,14 +185,24 @@ static void fx_start(struct fx *f, const char *const *simargs)
     f->rec.log = cJSON_CreateObject();
 }
 
-static void fx_informer(struct fx *f, const struct ctl_informer_options *o)
+/* Creates and starts the informer with the recorder (and an optional second
+ * handler), and waits for its first list. */
+static void fx_informer2(struct fx *f, const struct ctl_informer_options *o,
+                         ctl_informer_handler extra, void *extra_user)
 {
     struct k8s_error err;
     if (ctl_informer_new(f->c, f->clock, o, &f->inf, &err) != 0)
         fail_msg("informer: %s", err.message);
     assert_int_equal(ctl_informer_add_handler(f->inf, record, &f->rec), 0);
+    if (extra)
+        assert_int_equal(ctl_informer_add_handler(f->inf, extra, extra_user), 0);
     assert_int_equal(ctl_informer_start(f->inf), 0);
     WAIT_FOR(ctl_informer_has_synced(f->inf), "the first list");
+}
+
+static void fx_informer(struct fx *f, const struct ctl_informer_options *o)
+{
+    fx_informer2(f, o, NULL, NULL);
 }
 
 static void fx_stop(struct fx *f)
@@ -354,8 +366,17 @@ static void cache_follows_creates_updates_deletes(void **state)
     cm_create(&f, "ns1", "b", "1", meta, NULL, 0);
     cm_create(&f, "ns2", "c", "1", NULL, NULL, 0);
     struct ctl_informer_options o = {.resource = CONFIGMAPS};
-    fx_informer(&f, &o);
+    /* The owner mapping on the same events: b's changes requeue a. */
+    struct ctl_workqueue *q = ctl_wq_new(f.clock, NULL);
+    struct ctl_owner_map om = {.spec = {.group = "", .kind = "ConfigMap", .key_kind = "cm"},
+                               .q = q};
+    fx_informer2(&f, &o, ctl_owner_handler, &om);
     WAIT_FOR(rec_count(&f.rec) == 3, "3 ADDs");
+    WAIT_FOR(ctl_wq_len(q) == 1, "the owner's key");
+    char *owner = ctl_wq_get(q);
+    assert_string_equal(owner, "cm/ns1/a"); /* from b's ADD */
+    ctl_wq_done(q, owner);
+    free(owner);
 
     /* Reads are deep copies: changing one changes nothing cached. */
     cJSON *a = ctl_informer_get(f.inf, "ns1", "a");
@@ -403,6 +424,12 @@ static void cache_follows_creates_updates_deletes(void **state)
     assert_seq(&f.rec, "ns2/c", "A:1,U:1->2,U:2->3,D:3");
     assert_seq(&f.rec, "ns2/d", "A:1");
     assert_int_equal(ctl_informer_len(f.inf), 2);
+    /* b's deletion requeued its owner. */
+    assert_int_equal(ctl_wq_len(q), 1);
+    owner = ctl_wq_get(q);
+    assert_string_equal(owner, "cm/ns1/a");
+    ctl_wq_done(q, owner);
+    free(owner);
     /* The owner index forgot the deleted object. */
     l = ctl_informer_list(f.inf, NULL, NULL, uid);
     assert_int_equal(cJSON_GetArraySize(l), 0);
@@ -417,6 +444,9 @@ static void cache_follows_creates_updates_deletes(void **state)
     assert_int_equal(st.objects, 2);
     /* Handlers are refused once started. */
     assert_int_equal(ctl_informer_add_handler(f.inf, record, &f.rec), K8S_EARG);
+    ctl_informer_stop(f.inf); /* no handler call after this: q can go */
+    ctl_wq_shutdown(q);
+    ctl_wq_free(q);
     fx_stop(&f);
 }
 
@@ -701,8 +731,15 @@ static void stop_ends_watches_and_backoffs(void **state)
     stats(&f, &st);
     assert_int_equal(st.list_failures, 1);
     assert_false(ctl_informer_has_synced(f.inf)); /* ns1 never listed */
-    /* Waiting on the (fake) clock or on the stream: stop ends both. */
+    /* Waiting on the (fake) clock or on the stream: stop ends both. How
+     * long it took is printed, not asserted (the watch polls its stop flag
+     * about once a second). */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     ctl_informer_stop(f.inf);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "informer stop took %ld ms\n",
+            (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
     assert_int_equal(ctl_fake_clock_waiters(f.clock, NULL), 0);
     assert_int_equal(ctl_informer_wait_for_sync(f.inf, -1), K8S_ESTOPPED);
     ctl_informer_stop(f.inf); /* idempotent */
