@@ -343,8 +343,8 @@ static int on_writable(struct pss *p)
     /* A cut watch on HTTP/1.1 drops its connection, as a network cut would.
      * On h2 the cut is the end of the stream: the events already produced,
      * then END_STREAM, then the stream's completion like any other answer.
-     * Closing just the stream wsi (returning -1) sends no RST_STREAM or
-     * END_STREAM in lws 4.1.6 on a long-poll vhost: the client saw the end
+     * Closing just the stream wsi (returning -1) was seen to put nothing
+     * on the wire in lws 4.1.6 on a long-poll vhost: the client saw the end
      * only when the idle connection was dropped ~30 s later (curl 92/18). */
     if (p->cut) {
         if (!p->h2 || !p->watch)
