@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 . scripts/deps.sh
 qso_install_deps
-echo "== building (Release)"
+echo "== building"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQSO_TESTS=ON >/dev/null
 cmake --build build -j "$(nproc)" --target quay-storage-operator kubesim >"$root/build/demo-build.log" 2>&1 ||
   { tail -20 "$root/build/demo-build.log"; exit 1; }
@@ -95,8 +95,9 @@ if [ -x "$sim" ]; then
   export KUBECONFIG=$work/sim/kubeconfig
   kubectl apply -k deploy/ --validate=false >/dev/null
   kubectl wait --for=condition=Established crd/storagemigrations.quaystorage.io --timeout=30s >/dev/null
-  kubectl create namespace registry >/dev/null
-  kubectl apply -n registry -f deploy/examples/storagemigration-quay-s3-to-s3.yaml
-  kubectl get storagemigrations -n registry
+  ns=$(awk '/^  namespace:/ {print $2; exit}' deploy/examples/storagemigration-quay-s3-to-s3.yaml)
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f - >/dev/null
+  kubectl apply -f deploy/examples/storagemigration-quay-s3-to-s3.yaml
+  kubectl get storagemigrations -n "$ns" -o wide
 fi
 echo "== done: the copy path of a migration ran end to end (the reconciler that drives it is not built yet)"
