@@ -51,8 +51,12 @@ struct dstr {
 
 static void ds_put(struct dstr *d, const char *s, size_t n)
 {
-    if (d->oom)
+    /* A 1 GiB bound (messages are far smaller); it also tells gcc -O3 that
+     * n + 1 cannot wrap. */
+    if (d->oom || n > ((size_t)1 << 30) || d->n > ((size_t)1 << 30)) {
+        d->oom = true;
         return;
+    }
     if (d->n + n + 1 > d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 128;
         while (cap < d->n + n + 1)

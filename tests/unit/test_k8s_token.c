@@ -85,7 +85,8 @@ static void write_str(const char *path, const char *s)
 static void rename_over(const char *path, const char *s)
 {
     char tmp[512];
-    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    int n = snprintf(tmp, sizeof(tmp), "%s.new", path);
+    assert_true(n > 0 && (size_t)n < sizeof(tmp));
     write_str(tmp, s);
     assert_int_equal(rename(tmp, path), 0);
 }

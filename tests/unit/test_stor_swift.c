@@ -858,7 +858,7 @@ static void test_engine_streams_a_quay_store_between_two_accounts(void **state)
      * 6 MiB blob, and an upload session that is never copied. */
     char keys[5][100];
     const char *small[3] = {"alpha", "bravo-bravo", "charlie-charlie-charlie"};
-    char path[300];
+    char path[600];
     for (int i = 0; i < 3; i++) {
         blob_key(small[i], strlen(small[i]), keys[i], sizeof(keys[i]));
         snprintf(path, sizeof(path), "quay-src/registry/%s", keys[i]);
