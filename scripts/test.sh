@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the packages it
 # needs, builds with AddressSanitizer + UndefinedBehaviorSanitizer (and checks
-# that a Release build compiles warning-free), and runs every test (unit, simulator, end-to-end, banned-function check) with ctest.
+# that a Release build compiles warning-free), and runs every test (unit,
+# simulator, end-to-end, banned-function check) with ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
