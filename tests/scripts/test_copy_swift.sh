@@ -156,6 +156,10 @@ expect_rc 1 "corrupt blob"
 expect_field failed.objects 1 "corrupt blob"
 jfield firstFailures.0.key | grep "$bad" >/dev/null || fail "the corrupt blob is not named"
 [ "$(swift_req "$tok2" HEAD "$SWIFT_STORAGE_URL2/dst/registry/sha256/00/$bad")" = 404 ] || fail "the corrupt blob landed"
+# The test planted it; take it out again, or later copies without
+# --verify-content carry it and a random verify sample may (rightly) flag it.
+[ "$(swift_req "$tok1" DELETE "$SWIFT_STORAGE_URL/src/registry/sha256/00/$bad")" -lt 300 ] ||
+  fail "remove the planted corrupt blob"
 
 # Probe: a read-only destination (account 1's reader) is reported at the write
 # step; a writable one passes.
