@@ -19,124 +19,7 @@
 #include <cmocka.h>
 
 #include "kubesim_harness.h"
-
-struct resp {
-    long code;
-    char *body;
-    size_t len;
-    char headers[16384];
-    size_t hlen;
-    long version;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    r->body = nb;
-    memcpy(r->body + r->len, p, sz * n);
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t len = sz * n;
-    if (r->hlen + len < sizeof(r->headers)) {
-        memcpy(r->headers + r->hlen, p, len);
-        r->hlen += len;
-        r->headers[r->hlen] = '\0';
-    }
-    return len;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-/* token NULL: the admin token; "": none. httpver: CURL_HTTP_VERSION_*. */
-static long call_v(struct kubesim *sim, const char *token, const char *method, const char *path,
-                   const char *ctype, const char *body, long httpver, struct resp *r)
-{
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    char url[4096], auth[1024], ct[256];
-    CURLcode cc;
-    memset(r, 0, sizeof(*r));
-    assert_non_null(h);
-    snprintf(url, sizeof(url), "%s%s", kubesim_url(sim), path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(sim));
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, httpver);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (!token)
-        token = kubesim_admin_token(sim);
-    if (*token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    if (ctype) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    cc = curl_easy_perform(h);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
-    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &r->version);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    return r->code;
-}
-
-static long call(struct kubesim *sim, const char *method, const char *path, const char *ctype,
-                 const char *body, struct resp *r)
-{
-    return call_v(sim, NULL, method, path, ctype, body, CURL_HTTP_VERSION_2TLS, r);
-}
-
-static cJSON *json_of(const struct resp *r)
-{
-    cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
-    assert_non_null(j);
-    return j;
-}
-
-static const char *jstr(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
-    if (b)
-        x = cJSON_GetObjectItemCaseSensitive(x, b);
-    return cJSON_IsString(x) ? x->valuestring : NULL;
-}
-
-/* Asserts a Status with code, reason and exact message. */
-static void assert_status(const struct resp *r, long code, const char *reason, const char *message)
-{
-    cJSON *j = json_of(r);
-    assert_int_equal(r->code, code);
-    assert_string_equal(jstr(j, "kind", NULL), "Status");
-    assert_string_equal(jstr(j, "reason", NULL), reason);
-    if (message)
-        assert_string_equal(jstr(j, "message", NULL), message);
-    assert_int_equal(cJSON_GetObjectItem(j, "code")->valueint, code);
-    cJSON_Delete(j);
-}
+#include "kubesim_http.h"
 
 static int start(void **state, const char *a1, const char *a2)
 {
@@ -168,161 +51,161 @@ static int teardown(void **state)
 static void create_cm(struct kubesim *sim, const char *name, const char *labels)
 {
     char body[1024];
-    struct resp r;
+    struct kubesim_resp r;
     snprintf(body, sizeof(body),
              "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
              "\"labels\":{%s}},\"data\":{\"k\":\"v\"}}",
              name, labels ? labels : "");
-    call(sim, "POST", CM_PATH, "application/json", body, &r);
+    kubesim_call(sim, "POST", CM_PATH, "application/json", body, &r);
     assert_int_equal(r.code, 201);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_unauthenticated_is_401(void **state)
 {
-    struct resp r;
-    call_v(*state, "", "GET", CM_PATH, NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 401, "Unauthorized", "Unauthorized");
-    resp_free(&r);
-    call_v(*state, "not-a-token", "GET", "/version", NULL, NULL, CURL_HTTP_VERSION_1_1, &r);
-    assert_status(&r, 401, "Unauthorized", "Unauthorized");
-    resp_free(&r);
+    struct kubesim_resp r;
+    kubesim_call_v(*state, "", "GET", CM_PATH, NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_assert_status(&r, 401, "Unauthorized", "Unauthorized");
+    kubesim_resp_free(&r);
+    kubesim_call_v(*state, "not-a-token", "GET", "/version", NULL, NULL, CURL_HTTP_VERSION_1_1, &r);
+    kubesim_assert_status(&r, 401, "Unauthorized", "Unauthorized");
+    kubesim_resp_free(&r);
 }
 
 static void test_create_get_and_already_exists(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     create_cm(*state, "one", "\"app\":\"a\"");
-    call(*state, "GET", CM_PATH "/one", NULL, NULL, &r);
+    kubesim_call(*state, "GET", CM_PATH "/one", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "kind", NULL), "ConfigMap");
-    assert_non_null(jstr(j, "metadata", "uid"));
-    assert_non_null(jstr(j, "metadata", "resourceVersion"));
-    assert_non_null(jstr(j, "metadata", "creationTimestamp"));
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "kind", NULL), "ConfigMap");
+    assert_non_null(kubesim_jstr(j, "metadata", "uid"));
+    assert_non_null(kubesim_jstr(j, "metadata", "resourceVersion"));
+    assert_non_null(kubesim_jstr(j, "metadata", "creationTimestamp"));
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "managedFields"));
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "POST", CM_PATH, "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", CM_PATH, "application/json",
          "{\"metadata\":{\"name\":\"one\"},\"data\":{}}", &r);
-    assert_status(&r, 409, "AlreadyExists", "configmaps \"one\" already exists");
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "/missing", NULL, NULL, &r);
-    assert_status(&r, 404, "NotFound", "configmaps \"missing\" not found");
-    resp_free(&r);
-    call(*state, "GET", "/apis/apps/v1/namespaces/default/deployments/nope", NULL, NULL, &r);
-    assert_status(&r, 404, "NotFound", "deployments.apps \"nope\" not found");
-    resp_free(&r);
-    call(*state, "GET", "/apis/nothere.example.com/v1/things", NULL, NULL, &r);
-    assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
-    resp_free(&r);
+    kubesim_assert_status(&r, 409, "AlreadyExists", "configmaps \"one\" already exists");
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "/missing", NULL, NULL, &r);
+    kubesim_assert_status(&r, 404, "NotFound", "configmaps \"missing\" not found");
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", "/apis/apps/v1/namespaces/default/deployments/nope", NULL, NULL, &r);
+    kubesim_assert_status(&r, 404, "NotFound", "deployments.apps \"nope\" not found");
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", "/apis/nothere.example.com/v1/things", NULL, NULL, &r);
+    kubesim_assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
+    kubesim_resp_free(&r);
 }
 
 static void test_generate_name_and_name_required(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
-    call(*state, "POST", CM_PATH, "application/json", "{\"metadata\":{\"generateName\":\"gen-\"}}",
+    kubesim_call(*state, "POST", CM_PATH, "application/json", "{\"metadata\":{\"generateName\":\"gen-\"}}",
          &r);
     assert_int_equal(r.code, 201);
-    j = json_of(&r);
-    assert_int_equal(strncmp(jstr(j, "metadata", "name"), "gen-", 4), 0);
-    assert_int_equal(strlen(jstr(j, "metadata", "name")), 9);
+    j = kubesim_resp_json(&r);
+    assert_int_equal(strncmp(kubesim_jstr(j, "metadata", "name"), "gen-", 4), 0);
+    assert_int_equal(strlen(kubesim_jstr(j, "metadata", "name")), 9);
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "POST", CM_PATH, "application/json", "{\"metadata\":{}}", &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", CM_PATH, "application/json", "{\"metadata\":{}}", &r);
+    kubesim_assert_status(&r, 422, "Invalid",
                   "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName "
                   "is required");
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_stale_update_conflict(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char body[1024];
     char rv[64];
     create_cm(*state, "conf", NULL);
-    call(*state, "GET", CM_PATH "/conf", NULL, NULL, &r);
-    j = json_of(&r);
-    snprintf(rv, sizeof(rv), "%s", jstr(j, "metadata", "resourceVersion"));
+    kubesim_call(*state, "GET", CM_PATH "/conf", NULL, NULL, &r);
+    j = kubesim_resp_json(&r);
+    snprintf(rv, sizeof(rv), "%s", kubesim_jstr(j, "metadata", "resourceVersion"));
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     snprintf(body, sizeof(body),
              "{\"metadata\":{\"name\":\"conf\",\"resourceVersion\":\"%s\"},\"data\":{\"k\":\"2\"}}",
              rv);
-    call(*state, "PUT", CM_PATH "/conf", "application/json", body, &r);
+    kubesim_call(*state, "PUT", CM_PATH "/conf", "application/json", body, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_string_not_equal(jstr(j, "metadata", "resourceVersion"), rv);
+    j = kubesim_resp_json(&r);
+    assert_string_not_equal(kubesim_jstr(j, "metadata", "resourceVersion"), rv);
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* The same (now stale) resourceVersion again. */
-    call(*state, "PUT", CM_PATH "/conf", "application/json", body, &r);
-    assert_status(&r, 409, "Conflict",
+    kubesim_call(*state, "PUT", CM_PATH "/conf", "application/json", body, &r);
+    kubesim_assert_status(&r, 409, "Conflict",
                   "Operation cannot be fulfilled on configmaps \"conf\": the object has been "
                   "modified; please apply your changes to the latest version and try again");
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_noop_update_keeps_resource_version(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char rv[64];
     create_cm(*state, "noop", NULL);
-    call(*state, "PATCH", CM_PATH "/noop", "application/merge-patch+json",
+    kubesim_call(*state, "PATCH", CM_PATH "/noop", "application/merge-patch+json",
          "{\"data\":{\"k\":\"v\"}}", &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    snprintf(rv, sizeof(rv), "%s", jstr(j, "metadata", "resourceVersion"));
+    j = kubesim_resp_json(&r);
+    snprintf(rv, sizeof(rv), "%s", kubesim_jstr(j, "metadata", "resourceVersion"));
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "PATCH", CM_PATH "/noop", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", CM_PATH "/noop", "application/merge-patch+json",
          "{\"data\":{\"k\":\"v\"}}", &r);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "metadata", "resourceVersion"), rv);
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "metadata", "resourceVersion"), rv);
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_immutable_configmap_and_secret(void **state)
 {
-    struct resp r;
-    call(*state, "POST", CM_PATH, "application/json",
+    struct kubesim_resp r;
+    kubesim_call(*state, "POST", CM_PATH, "application/json",
          "{\"metadata\":{\"name\":\"frozen\"},\"data\":{\"a\":\"1\"},\"immutable\":true}", &r);
     assert_int_equal(r.code, 201);
-    resp_free(&r);
-    call(*state, "PATCH", CM_PATH "/frozen", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", CM_PATH "/frozen", "application/merge-patch+json",
          "{\"data\":{\"a\":\"2\"}}", &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_assert_status(&r, 422, "Invalid",
                   "ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when "
                   "`immutable` is set");
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/default/secrets", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/secrets", "application/json",
          "{\"metadata\":{\"name\":\"s\"},\"stringData\":{\"p\":\"x\"}}", &r);
     assert_int_equal(r.code, 201);
     {
-        cJSON *j = json_of(&r);
-        assert_string_equal(jstr(j, "type", NULL), "Opaque");
-        assert_string_equal(jstr(j, "data", "p"), "eA==");
+        cJSON *j = kubesim_resp_json(&r);
+        assert_string_equal(kubesim_jstr(j, "type", NULL), "Opaque");
+        assert_string_equal(kubesim_jstr(j, "data", "p"), "eA==");
         assert_null(cJSON_GetObjectItem(j, "stringData"));
         cJSON_Delete(j);
     }
-    resp_free(&r);
-    call(*state, "PATCH", "/api/v1/namespaces/default/secrets/s", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", "/api/v1/namespaces/default/secrets/s", "application/merge-patch+json",
          "{\"type\":\"kubernetes.io/tls\"}", &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_assert_status(&r, 422, "Invalid",
                   "Secret \"s\" is invalid: type: Invalid value: \"kubernetes.io/tls\": field is "
                   "immutable");
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
-static int count_items(const struct resp *r)
+static int count_items(const struct kubesim_resp *r)
 {
-    cJSON *j = json_of(r);
+    cJSON *j = kubesim_resp_json(r);
     int n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "items"));
     cJSON_Delete(j);
     return n;
@@ -330,50 +213,50 @@ static int count_items(const struct resp *r)
 
 static void test_selectors(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     create_cm(*state, "sel-a", "\"tier\":\"web\",\"env\":\"prod\"");
     create_cm(*state, "sel-b", "\"tier\":\"db\",\"env\":\"prod\"");
     create_cm(*state, "sel-c", "\"tier\":\"web\"");
-    call(*state, "GET", CM_PATH "?labelSelector=tier%3Dweb", NULL, NULL, &r);
+    kubesim_call(*state, "GET", CM_PATH "?labelSelector=tier%3Dweb", NULL, NULL, &r);
     assert_int_equal(count_items(&r), 2);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "?labelSelector=tier%20in%20(web%2Cdb)%2Cenv", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "?labelSelector=tier%20in%20(web%2Cdb)%2Cenv", NULL, NULL, &r);
     assert_int_equal(count_items(&r), 2);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "?labelSelector=tier%2Ctier%20notin%20(db)%2C!env", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "?labelSelector=tier%2Ctier%20notin%20(db)%2C!env", NULL, NULL, &r);
     assert_int_equal(count_items(&r), 1);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "?labelSelector=tier!%3Dweb%2Cenv%3Dprod", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "?labelSelector=tier!%3Dweb%2Cenv%3Dprod", NULL, NULL, &r);
     assert_int_equal(count_items(&r), 1);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "?fieldSelector=metadata.name%3Dsel-b", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "?fieldSelector=metadata.name%3Dsel-b", NULL, NULL, &r);
     assert_int_equal(count_items(&r), 1);
-    resp_free(&r);
-    call(*state, "GET",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET",
          "/api/v1/"
          "configmaps?fieldSelector=metadata.namespace%3Ddefault,metadata.name!%3Dsel-b&"
          "labelSelector=tier",
          NULL, NULL, &r);
     assert_int_equal(count_items(&r), 2);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "?fieldSelector=spec.foo%3Dbar", NULL, NULL, &r);
-    assert_status(&r, 400, "BadRequest",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "?fieldSelector=spec.foo%3Dbar", NULL, NULL, &r);
+    kubesim_assert_status(&r, 400, "BadRequest",
                   "\"spec.foo\" is not a known field selector: only \"metadata.name\", "
                   "\"metadata.namespace\"");
-    resp_free(&r);
-    call(*state, "GET", "/api/v1/namespaces/default/pods?fieldSelector=status.podIP%3Dx", NULL,
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", "/api/v1/namespaces/default/pods?fieldSelector=status.podIP%3Dx", NULL,
          NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call(*state, "GET", "/api/v1/namespaces/default/pods?fieldSelector=spec.image%3Dx", NULL, NULL,
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", "/api/v1/namespaces/default/pods?fieldSelector=spec.image%3Dx", NULL, NULL,
          &r);
-    assert_status(&r, 400, "BadRequest", "field label not supported: spec.image");
-    resp_free(&r);
+    kubesim_assert_status(&r, 400, "BadRequest", "field label not supported: spec.image");
+    kubesim_resp_free(&r);
 }
 
 static void test_paging_with_continue(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     char path[2048];
     char cont[1024] = "";
     int seen = 0, pages = 0;
@@ -389,12 +272,12 @@ static void test_paging_with_continue(void **state)
             snprintf(path, sizeof(path), CM_PATH "?labelSelector=paged&limit=3&continue=%s", cont);
         else
             snprintf(path, sizeof(path), CM_PATH "?labelSelector=paged&limit=3");
-        call(*state, "GET", path, NULL, NULL, &r);
+        kubesim_call(*state, "GET", path, NULL, NULL, &r);
         assert_int_equal(r.code, 200);
-        j = json_of(&r);
+        j = kubesim_resp_json(&r);
         seen += cJSON_GetArraySize(cJSON_GetObjectItem(j, "items"));
         meta = cJSON_GetObjectItem(j, "metadata");
-        c = jstr(meta, "continue", NULL);
+        c = kubesim_jstr(meta, "continue", NULL);
         snprintf(cont, sizeof(cont), "%s", c ? c : "");
         /* The token is base64 (+, /, =): escape for the query. */
         {
@@ -410,7 +293,7 @@ static void test_paging_with_continue(void **state)
             snprintf(cont, sizeof(cont), "%s", esc);
         }
         cJSON_Delete(j);
-        resp_free(&r);
+        kubesim_resp_free(&r);
         pages++;
     } while (*cont && pages < 10);
     assert_int_equal(seen, 7);
@@ -420,7 +303,7 @@ static void test_paging_with_continue(void **state)
 static void test_expired_continue_is_410(void **state)
 {
     struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char path[2048], esc[1024];
     size_t o = 0;
@@ -428,9 +311,9 @@ static void test_expired_continue_is_410(void **state)
     assert_int_equal(start((void **)&sim, "--continue-ttl", "0"), 0);
     create_cm(sim, "x1", NULL);
     create_cm(sim, "x2", NULL);
-    call(sim, "GET", CM_PATH "?limit=1", NULL, NULL, &r);
-    j = json_of(&r);
-    for (const char *p = jstr(j, "metadata", "continue"); *p && o + 4 < sizeof(esc); p++) {
+    kubesim_call(sim, "GET", CM_PATH "?limit=1", NULL, NULL, &r);
+    j = kubesim_resp_json(&r);
+    for (const char *p = kubesim_jstr(j, "metadata", "continue"); *p && o + 4 < sizeof(esc); p++) {
         if (*p == '+' || *p == '/' || *p == '=')
             o += (size_t)snprintf(esc + o, sizeof(esc) - o, "%%%02X", *p);
         else
@@ -438,19 +321,19 @@ static void test_expired_continue_is_410(void **state)
     }
     esc[o] = '\0';
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Tokens carry second resolution: one second later a TTL of 0 has passed. */
     usleep(1100 * 1000);
     snprintf(path, sizeof(path), CM_PATH "?limit=1&continue=%s", esc);
-    call(sim, "GET", path, NULL, NULL, &r);
-    assert_status(&r, 410, "Expired",
+    kubesim_call(sim, "GET", path, NULL, NULL, &r);
+    kubesim_assert_status(&r, 410, "Expired",
                   "The provided continue parameter is too old to display a consistent list "
                   "result. You can start a new list without the continue parameter, or use the "
                   "continue token in this response to retrieve the remainder of the results. "
                   "Continuing with the provided token results in an inconsistent list - objects "
                   "that were created, modified, or deleted between the time the first chunk was "
                   "returned and now may show up in the list.");
-    resp_free(&r);
+    kubesim_resp_free(&r);
     kubesim_stop(sim);
 }
 
@@ -466,24 +349,24 @@ static int count_lines(const char *s, const char *type)
 
 static void watch_replay(struct kubesim *sim, long httpver, long expect_version)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char path[512], rv[64];
-    call(sim, "GET", CM_PATH "?labelSelector=nothing-matches", NULL, NULL, &r);
-    j = json_of(&r);
-    snprintf(rv, sizeof(rv), "%s", jstr(j, "metadata", "resourceVersion"));
+    kubesim_call(sim, "GET", CM_PATH "?labelSelector=nothing-matches", NULL, NULL, &r);
+    j = kubesim_resp_json(&r);
+    snprintf(rv, sizeof(rv), "%s", kubesim_jstr(j, "metadata", "resourceVersion"));
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     create_cm(sim, httpver == CURL_HTTP_VERSION_1_1 ? "w1-a" : "w2-a", "\"w\":\"1\"");
     create_cm(sim, httpver == CURL_HTTP_VERSION_1_1 ? "w1-b" : "w2-b", "\"w\":\"1\"");
     snprintf(path, sizeof(path), CM_PATH "?watch=true&resourceVersion=%s&timeoutSeconds=1", rv);
-    call_v(sim, NULL, "GET", path, NULL, NULL, httpver, &r);
+    kubesim_call_v(sim, NULL, "GET", path, NULL, NULL, httpver, &r);
     assert_int_equal(r.code, 200);
     assert_int_equal(r.version, expect_version);
     assert_int_equal(count_lines(r.body, "ADDED"), 2);
     if (httpver == CURL_HTTP_VERSION_1_1)
         assert_non_null(strcasestr(r.headers, "transfer-encoding: chunked"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_watch_http1_and_h2(void **state)
@@ -495,22 +378,22 @@ static void test_watch_http1_and_h2(void **state)
 static void test_watch_initial_state_and_bookmarks(void **state)
 {
     struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
-    struct resp r;
+    struct kubesim_resp r;
     (void)state;
     assert_int_equal(start((void **)&sim, "--bookmark-ms", "100"), 0);
     create_cm(sim, "b1", NULL);
-    call(sim, "GET", CM_PATH "?watch=1&allowWatchBookmarks=true&timeoutSeconds=1", NULL, NULL, &r);
+    kubesim_call(sim, "GET", CM_PATH "?watch=1&allowWatchBookmarks=true&timeoutSeconds=1", NULL, NULL, &r);
     assert_int_equal(count_lines(r.body, "ADDED"), 1);
     assert_true(count_lines(r.body, "BOOKMARK") >= 1);
     assert_non_null(strstr(r.body, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\""));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     kubesim_stop(sim);
 }
 
 static void test_watch_too_old_is_410(void **state)
 {
     struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
-    struct resp r;
+    struct kubesim_resp r;
     (void)state;
     assert_int_equal(start((void **)&sim, "--watch-history", "3"), 0);
     for (int i = 0; i < 6; i++) {
@@ -518,25 +401,25 @@ static void test_watch_too_old_is_410(void **state)
         snprintf(name, sizeof(name), "h%d", i);
         create_cm(sim, name, NULL);
     }
-    call(sim, "GET", CM_PATH "?watch=true&resourceVersion=2&timeoutSeconds=5", NULL, NULL, &r);
+    kubesim_call(sim, "GET", CM_PATH "?watch=true&resourceVersion=2&timeoutSeconds=5", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
     {
         cJSON *j = cJSON_Parse(r.body);
         cJSON *obj = cJSON_GetObjectItem(j, "object");
-        assert_string_equal(jstr(j, "type", NULL), "ERROR");
-        assert_string_equal(jstr(obj, "reason", NULL), "Expired");
+        assert_string_equal(kubesim_jstr(j, "type", NULL), "ERROR");
+        assert_string_equal(kubesim_jstr(obj, "reason", NULL), "Expired");
         assert_int_equal(cJSON_GetObjectItem(obj, "code")->valueint, 410);
-        assert_int_equal(strncmp(jstr(obj, "message", NULL), "too old resource version: 2 (", 29),
+        assert_int_equal(strncmp(kubesim_jstr(obj, "message", NULL), "too old resource version: 2 (", 29),
                          0);
         cJSON_Delete(j);
     }
-    resp_free(&r);
+    kubesim_resp_free(&r);
     kubesim_stop(sim);
 }
 
 static void test_faults_429_and_request_record(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     char *out = NULL;
     long code;
     code = kubesim_admin(*state, "POST", "/__admin/faults",
@@ -545,14 +428,14 @@ static void test_faults_429_and_request_record(void **state)
                          NULL);
     assert_int_equal(code, 200);
     for (int i = 0; i < 2; i++) {
-        call(*state, "GET", "/api/v1/namespaces/default/secrets", NULL, NULL, &r);
-        assert_status(&r, 429, "TooManyRequests", NULL);
+        kubesim_call(*state, "GET", "/api/v1/namespaces/default/secrets", NULL, NULL, &r);
+        kubesim_assert_status(&r, 429, "TooManyRequests", NULL);
         assert_non_null(strcasestr(r.headers, "retry-after: 2"));
-        resp_free(&r);
+        kubesim_resp_free(&r);
     }
-    call(*state, "GET", "/api/v1/namespaces/default/secrets", NULL, NULL, &r);
+    kubesim_call(*state, "GET", "/api/v1/namespaces/default/secrets", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults", "{\"rules\":[]}", NULL), 200);
     code = kubesim_admin(*state, "GET", "/__admin/requests", NULL, &out);
     assert_int_equal(code, 200);
@@ -564,10 +447,10 @@ static void test_faults_429_and_request_record(void **state)
         {
             if (cJSON_GetObjectItem(it, "code")->valueint == 429) {
                 found429++;
-                assert_string_equal(jstr(it, "verb", NULL), "list");
-                assert_string_equal(jstr(it, "resource", NULL), "secrets");
-                assert_string_equal(jstr(it, "namespace", NULL), "default");
-                assert_string_equal(jstr(it, "user", NULL), "admin");
+                assert_string_equal(kubesim_jstr(it, "verb", NULL), "list");
+                assert_string_equal(kubesim_jstr(it, "resource", NULL), "secrets");
+                assert_string_equal(kubesim_jstr(it, "namespace", NULL), "default");
+                assert_string_equal(kubesim_jstr(it, "user", NULL), "admin");
             }
         }
         assert_int_equal(found429, 2);
@@ -581,68 +464,68 @@ static void test_faults_429_and_request_record(void **state)
  * update without the address keeps it and a different one is refused. */
 static void test_service_cluster_ip_and_pdb(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     const char *ip;
-    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
          "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":80}]}}", &r);
     assert_int_equal(r.code, 201);
-    j = json_of(&r);
-    ip = jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL);
+    j = kubesim_resp_json(&r);
+    ip = kubesim_jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL);
     assert_non_null(ip);
     assert_true(strncmp(ip, "10.9", 4) == 0 || strncmp(ip, "10.10", 5) == 0 ||
                 strncmp(ip, "10.11", 5) == 0);
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "PUT", "/api/v1/namespaces/default/services/web", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PUT", "/api/v1/namespaces/default/services/web", "application/json",
          "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":81}]}}", &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_non_null(jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL));
+    j = kubesim_resp_json(&r);
+    assert_non_null(kubesim_jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL));
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "PATCH", "/api/v1/namespaces/default/services/web", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", "/api/v1/namespaces/default/services/web", "application/merge-patch+json",
          "{\"spec\":{\"clusterIP\":\"10.96.99.99\"}}", &r);
     assert_int_equal(r.code, 422);
     assert_non_null(strstr(r.body, "spec.clusterIP: Invalid value: \\\"10.96.99.99\\\": field is "
                                    "immutable"));
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
          "{\"metadata\":{\"name\":\"h\"},\"spec\":{\"clusterIP\":\"None\"}}", &r);
     assert_int_equal(r.code, 201);
-    j = json_of(&r);
-    assert_string_equal(jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL), "None");
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(cJSON_GetObjectItem(j, "spec"), "clusterIP", NULL), "None");
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/services", "application/json",
          "{\"metadata\":{\"name\":\"out\"},\"spec\":{\"clusterIP\":\"192.168.0.1\"}}", &r);
     assert_int_equal(r.code, 422);
-    resp_free(&r);
-    call(*state, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
          "application/json",
          "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"minAvailable\":1,\"selector\":{"
          "\"matchLabels\":{\"a\":\"b\"}}}}",
          &r);
     assert_int_equal(r.code, 201);
-    resp_free(&r);
-    call(*state, "PUT", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/p/status",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PUT", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/p/status",
          "application/json",
          "{\"metadata\":{\"name\":\"p\"},\"status\":{\"currentHealthy\":2,\"desiredHealthy\":1,"
          "\"disruptionsAllowed\":1,\"expectedPods\":2}}",
          &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call(*state, "GET", "/apis/policy/v1", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", "/apis/policy/v1", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
     assert_non_null(strstr(r.body, "poddisruptionbudgets/status"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 /* kubectl asks /openapi/v2 as protobuf and parses whatever comes back as
  * protobuf: that Accept gets a protobuf Document (swagger "2.0"). */
 static void test_openapi_v2_protobuf(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = NULL;
     char url[4096], auth[1024];
@@ -654,7 +537,7 @@ static void test_openapi_v2_protobuf(void **state)
                              "Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(*state));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kubesim_resp_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     assert_int_equal(curl_easy_perform(h), CURLE_OK);
@@ -668,26 +551,26 @@ static void test_openapi_v2_protobuf(void **state)
                         "\x0a\x03"
                         "2.0",
                         5);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_admin_tokens(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/tokens",
                                    "{\"token\":\"alice-token\",\"user\":\"alice\",\"groups\":["
                                    "\"devs\"]}",
                                    NULL),
                      201);
-    call_v(*state, "alice-token", "GET", "/api/v1/namespaces", NULL, NULL, CURL_HTTP_VERSION_2TLS,
+    kubesim_call_v(*state, "alice-token", "GET", "/api/v1/namespaces", NULL, NULL, CURL_HTTP_VERSION_2TLS,
            &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* A non-master may not use the admin endpoint. */
-    call_v(*state, "alice-token", "GET", "/__admin/requests", NULL, NULL, CURL_HTTP_VERSION_2TLS,
+    kubesim_call_v(*state, "alice-token", "GET", "/__admin/requests", NULL, NULL, CURL_HTTP_VERSION_2TLS,
            &r);
     assert_int_equal(r.code, 403);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 int main(void)

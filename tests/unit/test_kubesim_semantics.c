@@ -20,134 +20,7 @@
 #include <cmocka.h>
 
 #include "kubesim_harness.h"
-
-struct resp {
-    long code;
-    char *body;
-    size_t len;
-    char headers[16384];
-    size_t hlen;
-    long version;
-    int curl_code;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    r->body = nb;
-    memcpy(r->body + r->len, p, sz * n);
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t len = sz * n;
-    if (r->hlen + len < sizeof(r->headers)) {
-        memcpy(r->headers + r->hlen, p, len);
-        r->hlen += len;
-        r->headers[r->hlen] = '\0';
-    }
-    return len;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-/* token NULL: the admin token; "": none. httpver: CURL_HTTP_VERSION_*.
- * allow_err: a transport error (a cut watch) is recorded, not fatal. */
-static long call_x(struct kubesim *sim, const char *token, const char *method, const char *path,
-                   const char *ctype, const char *body, long httpver, int allow_err, struct resp *r)
-{
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    char url[4096], auth[1024], ct[256];
-    CURLcode cc;
-    memset(r, 0, sizeof(*r));
-    assert_non_null(h);
-    snprintf(url, sizeof(url), "%s%s", kubesim_url(sim), path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(sim));
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, httpver);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (!token)
-        token = kubesim_admin_token(sim);
-    if (*token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    if (ctype) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    cc = curl_easy_perform(h);
-    r->curl_code = (int)cc;
-    if (!allow_err)
-        assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
-    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &r->version);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    return r->code;
-}
-
-static long call_v(struct kubesim *sim, const char *token, const char *method, const char *path,
-                   const char *ctype, const char *body, long httpver, struct resp *r)
-{
-    return call_x(sim, token, method, path, ctype, body, httpver, 0, r);
-}
-
-static long call(struct kubesim *sim, const char *method, const char *path, const char *ctype,
-                 const char *body, struct resp *r)
-{
-    return call_v(sim, NULL, method, path, ctype, body, CURL_HTTP_VERSION_2TLS, r);
-}
-
-static cJSON *json_of(const struct resp *r)
-{
-    cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
-    assert_non_null(j);
-    return j;
-}
-
-static const char *jstr(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
-    if (b)
-        x = cJSON_GetObjectItemCaseSensitive(x, b);
-    return cJSON_IsString(x) ? x->valuestring : NULL;
-}
-
-/* Asserts a Status with code, reason and exact message. */
-static void assert_status(const struct resp *r, long code, const char *reason, const char *message)
-{
-    cJSON *j = json_of(r);
-    assert_int_equal(r->code, code);
-    assert_string_equal(jstr(j, "kind", NULL), "Status");
-    assert_string_equal(jstr(j, "reason", NULL), reason);
-    if (message)
-        assert_string_equal(jstr(j, "message", NULL), message);
-    assert_int_equal(cJSON_GetObjectItem(j, "code")->valueint, code);
-    cJSON_Delete(j);
-}
+#include "kubesim_http.h"
 
 static int start(void **state, const char *a1, const char *a2)
 {
@@ -182,9 +55,9 @@ static int teardown(void **state)
 static int wait_code(struct kubesim *sim, const char *path, long code)
 {
     for (int i = 0; i < 200; i++) {
-        struct resp r;
-        long got = call(sim, "GET", path, NULL, NULL, &r);
-        resp_free(&r);
+        struct kubesim_resp r;
+        long got = kubesim_call(sim, "GET", path, NULL, NULL, &r);
+        kubesim_resp_free(&r);
         if (got == code)
             return 1;
         usleep(50 * 1000);
@@ -194,23 +67,23 @@ static int wait_code(struct kubesim *sim, const char *path, long code)
 
 static cJSON *get_json(struct kubesim *sim, const char *path)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
-    call(sim, "GET", path, NULL, NULL, &r);
+    kubesim_call(sim, "GET", path, NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    resp_free(&r);
+    j = kubesim_resp_json(&r);
+    kubesim_resp_free(&r);
     return j;
 }
 
 static void post_ok(struct kubesim *sim, const char *path, const char *body)
 {
-    struct resp r;
-    call(sim, "POST", path, "application/json", body, &r);
+    struct kubesim_resp r;
+    kubesim_call(sim, "POST", path, "application/json", body, &r);
     if (r.code != 201)
         fprintf(stderr, "POST %s: %ld %s\n", path, r.code, r.body ? r.body : "");
     assert_int_equal(r.code, 201);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static const char widget_crd[] =
@@ -229,12 +102,12 @@ static const char widget_crd[] =
 
 static void ensure_gadgets(struct kubesim *sim)
 {
-    struct resp r;
+    struct kubesim_resp r;
     long got =
-        call(sim, "GET",
+        kubesim_call(sim, "GET",
              "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubesim.io",
              NULL, NULL, &r);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     if (got == 404)
         post_ok(sim, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd);
     assert_true(wait_code(sim, GADGETS, 200));
@@ -242,26 +115,26 @@ static void ensure_gadgets(struct kubesim *sim)
 
 static void test_crd_served_only_once_established(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *crd;
     const cJSON *c;
     int established = 0;
     post_ok(*state, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd);
     /* Right after creation the CRD is not Established: 404 for its resources. */
-    call(
+    kubesim_call(
         *state, "POST", GADGETS, "application/json",
         "{\"apiVersion\":\"test.kubesim.io/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"g0\"},"
         "\"spec\":{\"size\":1}}",
         &r);
-    assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
-    resp_free(&r);
+    kubesim_assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
+    kubesim_resp_free(&r);
     assert_true(wait_code(*state, GADGETS, 200));
     crd = get_json(
         *state, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubesim.io");
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "status"), "conditions"))
     {
-        if (strcmp(jstr(c, "type", NULL), "Established") == 0 &&
-            strcmp(jstr(c, "status", NULL), "True") == 0)
+        if (strcmp(kubesim_jstr(c, "type", NULL), "Established") == 0 &&
+            strcmp(kubesim_jstr(c, "status", NULL), "True") == 0)
             established = 1;
     }
     assert_true(established);
@@ -269,50 +142,50 @@ static void test_crd_served_only_once_established(void **state)
     post_ok(*state, GADGETS,
             "{\"apiVersion\":\"test.kubesim.io/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":"
             "\"g0\"},\"spec\":{\"size\":1}}");
-    call(*state, "GET", "/apis/test.kubesim.io/v1", NULL, NULL, &r);
+    kubesim_call(*state, "GET", "/apis/test.kubesim.io/v1", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
     assert_non_null(strstr(r.body, "\"gadgets/status\""));
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_cr_refusals(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     ensure_gadgets(*state);
-    call(*state, "POST", GADGETS, "application/json",
+    kubesim_call(*state, "POST", GADGETS, "application/json",
          "{\"metadata\":{\"name\":\"bad\"},\"spec\":{\"size\":0}}", &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_assert_status(&r, 422, "Invalid",
                   "Gadget.test.kubesim.io \"bad\" is invalid: spec.size: Invalid value: 0: "
                   "spec.size in body should be greater than or equal to 1");
-    resp_free(&r);
-    call(*state, "POST", GADGETS, "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", GADGETS, "application/json",
          "{\"metadata\":{\"name\":\"big\"},\"spec\":{\"size\":11}}", &r);
     assert_int_equal(r.code, 422);
     assert_non_null(strstr(r.body, "size must be at most 10"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     post_ok(*state, GADGETS, "{\"metadata\":{\"name\":\"g1\"},\"spec\":{\"size\":2}}");
-    call(*state, "PATCH", GADGETS "/g1", "application/strategic-merge-patch+json",
+    kubesim_call(*state, "PATCH", GADGETS "/g1", "application/strategic-merge-patch+json",
          "{\"spec\":{\"size\":3}}", &r);
-    assert_status(&r, 415, "UnsupportedMediaType",
+    kubesim_assert_status(&r, 415, "UnsupportedMediaType",
                   "the body of the request was in an unknown format - accepted media types "
                   "include: application/json-patch+json, application/merge-patch+json, "
                   "application/apply-patch+yaml");
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* A custom resource PUT without resourceVersion is refused. */
-    call(
+    kubesim_call(
         *state, "PUT", GADGETS "/g1", "application/json",
         "{\"apiVersion\":\"test.kubesim.io/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"g1\"},"
         "\"spec\":{\"size\":3}}",
         &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_assert_status(&r, 422, "Invalid",
                   "Gadget.test.kubesim.io \"g1\" is invalid: metadata.resourceVersion: Invalid "
                   "value: 0x0: must be specified for an update");
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_status_subresource(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     ensure_gadgets(*state);
     /* Status is dropped on create; the schema default fills spec.mode. */
@@ -320,36 +193,36 @@ static void test_status_subresource(void **state)
             "{\"metadata\":{\"name\":\"st\"},\"spec\":{\"size\":2},\"status\":{\"phase\":\"X\"}}");
     j = get_json(*state, GADGETS "/st");
     assert_null(cJSON_GetObjectItem(j, "status"));
-    assert_string_equal(jstr(cJSON_GetObjectItem(j, "spec"), "mode", NULL), "auto");
+    assert_string_equal(kubesim_jstr(cJSON_GetObjectItem(j, "spec"), "mode", NULL), "auto");
     assert_int_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "generation")->valueint, 1);
     cJSON_Delete(j);
     /* /status: spec ignored, status kept, generation unchanged. */
-    call(*state, "PATCH", GADGETS "/st/status", "application/merge-patch+json",
+    kubesim_call(*state, "PATCH", GADGETS "/st/status", "application/merge-patch+json",
          "{\"spec\":{\"size\":5},\"status\":{\"phase\":\"Ready\"}}", &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     j = get_json(*state, GADGETS "/st");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spec"), "size")->valueint, 2);
-    assert_string_equal(jstr(j, "status", "phase"), "Ready");
+    assert_string_equal(kubesim_jstr(j, "status", "phase"), "Ready");
     assert_int_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "generation")->valueint, 1);
     cJSON_Delete(j);
     /* Main resource: status ignored, spec change bumps generation. */
-    call(*state, "PATCH", GADGETS "/st", "application/merge-patch+json",
+    kubesim_call(*state, "PATCH", GADGETS "/st", "application/merge-patch+json",
          "{\"spec\":{\"size\":4},\"status\":{\"phase\":\"Lost\"}}", &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     j = get_json(*state, GADGETS "/st");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spec"), "size")->valueint, 4);
-    assert_string_equal(jstr(j, "status", "phase"), "Ready");
+    assert_string_equal(kubesim_jstr(j, "status", "phase"), "Ready");
     assert_int_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "generation")->valueint, 2);
     cJSON_Delete(j);
     /* A label change alone does not bump generation. */
-    call(*state, "PATCH", GADGETS "/st", "application/merge-patch+json",
+    kubesim_call(*state, "PATCH", GADGETS "/st", "application/merge-patch+json",
          "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}", &r);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     j = get_json(*state, GADGETS "/st");
     assert_int_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "generation")->valueint, 2);
@@ -358,70 +231,70 @@ static void test_status_subresource(void **state)
 
 static void test_field_validation(void **state)
 {
-    struct resp r;
-    call(*state, "POST", CM_PATH "?fieldValidation=Strict", "application/json",
+    struct kubesim_resp r;
+    kubesim_call(*state, "POST", CM_PATH "?fieldValidation=Strict", "application/json",
          "{\"metadata\":{\"name\":\"fv1\"},\"data\":{},\"foo\":1}", &r);
-    assert_status(&r, 400, "BadRequest",
+    kubesim_assert_status(&r, 400, "BadRequest",
                   "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding "
                   "error: unknown field \"foo\"");
-    resp_free(&r);
-    call(*state, "POST", CM_PATH "?fieldValidation=Warn", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", CM_PATH "?fieldValidation=Warn", "application/json",
          "{\"metadata\":{\"name\":\"fv2\"},\"data\":{},\"foo\":1}", &r);
     assert_int_equal(r.code, 201);
     assert_non_null(strcasestr(r.headers, "warning: 299 - \"unknown field \\\"foo\\\"\""));
-    resp_free(&r);
-    call(*state, "POST", CM_PATH "?fieldValidation=Ignore", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", CM_PATH "?fieldValidation=Ignore", "application/json",
          "{\"metadata\":{\"name\":\"fv3\"},\"data\":{},\"foo\":1}", &r);
     assert_int_equal(r.code, 201);
     assert_null(strcasestr(r.headers, "warning:"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     ensure_gadgets(*state);
-    call(*state, "POST", GADGETS "?fieldValidation=Strict", "application/json",
+    kubesim_call(*state, "POST", GADGETS "?fieldValidation=Strict", "application/json",
          "{\"metadata\":{\"name\":\"fv\"},\"spec\":{\"size\":1,\"bogus\":true}}", &r);
-    assert_status(&r, 400, "BadRequest",
+    kubesim_assert_status(&r, 400, "BadRequest",
                   "Gadget in version \"v1\" cannot be handled as a Gadget: strict decoding error: "
                   "unknown field \"spec.bogus\"");
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Warn (the default): stored pruned, with a warning. */
-    call(*state, "POST", GADGETS, "application/json",
+    kubesim_call(*state, "POST", GADGETS, "application/json",
          "{\"metadata\":{\"name\":\"fv\"},\"spec\":{\"size\":1,\"bogus\":true}}", &r);
     assert_int_equal(r.code, 201);
     assert_non_null(strstr(r.headers, "unknown field \\\"spec.bogus\\\""));
     assert_null(strstr(r.body, "bogus"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_dry_run(void **state)
 {
-    struct resp r;
-    call(*state, "POST", CM_PATH "?dryRun=All", "application/json",
+    struct kubesim_resp r;
+    kubesim_call(*state, "POST", CM_PATH "?dryRun=All", "application/json",
          "{\"metadata\":{\"name\":\"dry\"},\"data\":{\"a\":\"b\"}}", &r);
     assert_int_equal(r.code, 201);
     assert_non_null(strstr(r.body, "\"uid\""));
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "/dry", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "/dry", NULL, NULL, &r);
     assert_int_equal(r.code, 404);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     post_ok(*state, CM_PATH, "{\"metadata\":{\"name\":\"dry\"},\"data\":{\"a\":\"b\"}}");
-    call(*state, "DELETE", CM_PATH "/dry?dryRun=All", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", CM_PATH "/dry?dryRun=All", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call(*state, "PATCH", CM_PATH "/dry?dryRun=All", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", CM_PATH "/dry?dryRun=All", "application/merge-patch+json",
          "{\"data\":{\"a\":\"c\"}}", &r);
     assert_int_equal(r.code, 200);
     assert_non_null(strstr(r.body, "\"a\":\"c\""));
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "/dry", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "/dry", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
     assert_non_null(strstr(r.body, "\"a\":\"b\""));
-    resp_free(&r);
-    call(*state, "POST", CM_PATH "?dryRun=Some", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", CM_PATH "?dryRun=Some", "application/json",
          "{\"metadata\":{\"name\":\"dry2\"}}", &r);
     assert_int_equal(r.code, 400);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
-static long call_accept(struct kubesim *sim, const char *path, const char *accept, struct resp *r)
+static long call_accept(struct kubesim *sim, const char *path, const char *accept, struct kubesim_resp *r)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = NULL;
@@ -435,7 +308,7 @@ static long call_accept(struct kubesim *sim, const char *path, const char *accep
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(sim));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kubesim_resp_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     assert_int_equal(curl_easy_perform(h), CURLE_OK);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
@@ -446,7 +319,7 @@ static long call_accept(struct kubesim *sim, const char *path, const char *accep
 
 static void test_partial_metadata_and_table(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j, *item;
     post_ok(*state, "/api/v1/namespaces/default/secrets",
             "{\"metadata\":{\"name\":\"pom\",\"labels\":{\"k\":\"v\"}},\"data\":{\"p\":\"eA==\"}}");
@@ -454,40 +327,40 @@ static void test_partial_metadata_and_table(void **state)
                 "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
                 &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "kind", NULL), "PartialObjectMetadataList");
-    assert_string_equal(jstr(j, "apiVersion", NULL), "meta.k8s.io/v1");
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "kind", NULL), "PartialObjectMetadataList");
+    assert_string_equal(kubesim_jstr(j, "apiVersion", NULL), "meta.k8s.io/v1");
     item = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "items"), 0);
     assert_non_null(item);
-    assert_string_equal(jstr(item, "metadata", "name"), "pom");
+    assert_string_equal(kubesim_jstr(item, "metadata", "name"), "pom");
     assert_null(cJSON_GetObjectItem(item, "data"));
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* A metadata watch carries no data either. */
     call_accept(*state,
                 "/api/v1/namespaces/default/secrets?watch=1&labelSelector=k&timeoutSeconds=1",
                 "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", &r);
     assert_non_null(strstr(r.body, "\"kind\":\"PartialObjectMetadata\""));
     assert_null(strstr(r.body, "eA=="));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     call_accept(*state, "/api/v1/namespaces/default/secrets?labelSelector=k",
                 "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", &r);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "kind", NULL), "Table");
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "kind", NULL), "Table");
     {
         cJSON *cols = cJSON_GetObjectItem(j, "columnDefinitions");
         cJSON *cells =
             cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "rows"), 0), "cells");
-        assert_string_equal(jstr(cJSON_GetArrayItem(cols, 0), "name", NULL), "Name");
-        assert_string_equal(jstr(cJSON_GetArrayItem(cols, 1), "name", NULL), "Type");
-        assert_string_equal(jstr(cJSON_GetArrayItem(cols, 2), "name", NULL), "Data");
-        assert_string_equal(jstr(cJSON_GetArrayItem(cols, 3), "name", NULL), "Age");
+        assert_string_equal(kubesim_jstr(cJSON_GetArrayItem(cols, 0), "name", NULL), "Name");
+        assert_string_equal(kubesim_jstr(cJSON_GetArrayItem(cols, 1), "name", NULL), "Type");
+        assert_string_equal(kubesim_jstr(cJSON_GetArrayItem(cols, 2), "name", NULL), "Data");
+        assert_string_equal(kubesim_jstr(cJSON_GetArrayItem(cols, 3), "name", NULL), "Age");
         assert_string_equal(cJSON_GetArrayItem(cells, 0)->valuestring, "pom");
         assert_string_equal(cJSON_GetArrayItem(cells, 1)->valuestring, "Opaque");
         assert_int_equal(cJSON_GetArrayItem(cells, 2)->valueint, 1);
     }
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void owner_ref(char *buf, size_t cap, const char *kind, const char *name, const char *uid,
@@ -501,16 +374,16 @@ static void owner_ref(char *buf, size_t cap, const char *kind, const char *name,
 
 static char *create_owner(struct kubesim *sim, const char *name)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char body[512], *uid;
     snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%s\"}}", name);
-    call(sim, "POST", CM_PATH, "application/json", body, &r);
+    kubesim_call(sim, "POST", CM_PATH, "application/json", body, &r);
     assert_int_equal(r.code, 201);
-    j = json_of(&r);
-    uid = strdup(jstr(j, "metadata", "uid"));
+    j = kubesim_resp_json(&r);
+    uid = strdup(kubesim_jstr(j, "metadata", "uid"));
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     return uid;
 }
 
@@ -526,43 +399,43 @@ static void create_dependent(struct kubesim *sim, const char *name, const char *
 
 static void test_garbage_collection(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     char *uid;
     cJSON *j;
     /* Background: the owner goes at once, the dependent soon after. */
     uid = create_owner(*state, "own-bg");
     create_dependent(*state, "dep-bg", "own-bg", uid, 0);
     free(uid);
-    call(*state, "DELETE", CM_PATH "/own-bg", "application/json",
+    kubesim_call(*state, "DELETE", CM_PATH "/own-bg", "application/json",
          "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\"}",
          &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_true(wait_code(*state, CM_PATH "/own-bg", 404));
     assert_true(wait_code(*state, CM_PATH "/dep-bg", 404));
     /* Foreground: the owner waits (foregroundDeletion) for blocking dependents. */
     uid = create_owner(*state, "own-fg");
     create_dependent(*state, "dep-fg", "own-fg", uid, 1);
     free(uid);
-    call(*state, "DELETE", CM_PATH "/own-fg?propagationPolicy=Foreground", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", CM_PATH "/own-fg?propagationPolicy=Foreground", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_non_null(jstr(j, "metadata", "deletionTimestamp"));
+    j = kubesim_resp_json(&r);
+    assert_non_null(kubesim_jstr(j, "metadata", "deletionTimestamp"));
     assert_string_equal(
         cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "finalizers"), 0)
             ->valuestring,
         "foregroundDeletion");
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_true(wait_code(*state, CM_PATH "/dep-fg", 404));
     assert_true(wait_code(*state, CM_PATH "/own-fg", 404));
     /* Orphan: the dependent stays, without its owner reference. */
     uid = create_owner(*state, "own-or");
     create_dependent(*state, "dep-or", "own-or", uid, 0);
     free(uid);
-    call(*state, "DELETE", CM_PATH "/own-or?propagationPolicy=Orphan", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", CM_PATH "/own-or?propagationPolicy=Orphan", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_true(wait_code(*state, CM_PATH "/own-or", 404));
     j = get_json(*state, CM_PATH "/dep-or");
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "ownerReferences"));
@@ -571,34 +444,34 @@ static void test_garbage_collection(void **state)
 
 static void test_finalizer_keeps_object(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char body[512];
     post_ok(*state, CM_PATH, "{\"metadata\":{\"name\":\"held\",\"finalizers\":[\"x.io/hold\"]}}");
-    call(*state, "DELETE", CM_PATH "/held", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", CM_PATH "/held", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     j = get_json(*state, CM_PATH "/held");
-    assert_non_null(jstr(j, "metadata", "deletionTimestamp"));
+    assert_non_null(kubesim_jstr(j, "metadata", "deletionTimestamp"));
     snprintf(body, sizeof(body),
              "{\"metadata\":{\"name\":\"held\",\"resourceVersion\":\"%s\",\"finalizers\":["
              "\"x.io/hold\",\"x.io/more\"]}}",
-             jstr(j, "metadata", "resourceVersion"));
+             kubesim_jstr(j, "metadata", "resourceVersion"));
     cJSON_Delete(j);
     /* No new finalizers once deletion started. */
-    call(*state, "PUT", CM_PATH "/held", "application/json", body, &r);
-    assert_status(&r, 422, "Invalid",
+    kubesim_call(*state, "PUT", CM_PATH "/held", "application/json", body, &r);
+    kubesim_assert_status(&r, 422, "Invalid",
                   "ConfigMap \"held\" is invalid: metadata.finalizers: Forbidden: no new "
                   "finalizers can be added if the object is being deleted, found new finalizers "
                   "[]string{\"x.io/more\"}");
-    resp_free(&r);
-    call(*state, "PATCH", CM_PATH "/held", "application/merge-patch+json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PATCH", CM_PATH "/held", "application/merge-patch+json",
          "{\"metadata\":{\"finalizers\":null}}", &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call(*state, "GET", CM_PATH "/held", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", CM_PATH "/held", NULL, NULL, &r);
     assert_int_equal(r.code, 404);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 #define JOB_FMT                                                                                    \
@@ -607,21 +480,21 @@ static void test_finalizer_keeps_object(void **state)
 
 static void test_job_delete_orphans_pods(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char body[2048], uid[64];
     for (int round = 0; round < 2; round++) {
         const char *name = round ? "job-bg" : "job-or";
         snprintf(body, sizeof(body), JOB_FMT, name);
-        call(*state, "POST", "/apis/batch/v1/namespaces/default/jobs", "application/json", body,
+        kubesim_call(*state, "POST", "/apis/batch/v1/namespaces/default/jobs", "application/json", body,
              &r);
         assert_int_equal(r.code, 201);
-        j = json_of(&r);
-        snprintf(uid, sizeof(uid), "%s", jstr(j, "metadata", "uid"));
+        j = kubesim_resp_json(&r);
+        snprintf(uid, sizeof(uid), "%s", kubesim_jstr(j, "metadata", "uid"));
         /* The generated selector of batch/v1. */
         assert_non_null(strstr(r.body, "\"batch.kubernetes.io/controller-uid\""));
         cJSON_Delete(j);
-        resp_free(&r);
+        kubesim_resp_free(&r);
         snprintf(body, sizeof(body),
                  "{\"metadata\":{\"name\":\"%s-pod\",\"ownerReferences\":[{\"apiVersion\":"
                  "\"batch/v1\",\"kind\":\"Job\",\"name\":\"%s\",\"uid\":\"%s\",\"controller\":"
@@ -631,9 +504,9 @@ static void test_job_delete_orphans_pods(void **state)
         post_ok(*state, "/api/v1/namespaces/default/pods", body);
         snprintf(body, sizeof(body), "/apis/batch/v1/namespaces/default/jobs/%s%s", name,
                  round ? "?propagationPolicy=Background" : "");
-        call(*state, "DELETE", body, NULL, NULL, &r);
+        kubesim_call(*state, "DELETE", body, NULL, NULL, &r);
         assert_int_equal(r.code, 200);
-        resp_free(&r);
+        kubesim_resp_free(&r);
         snprintf(body, sizeof(body), "/apis/batch/v1/namespaces/default/jobs/%s", name);
         assert_true(wait_code(*state, body, 404));
         snprintf(body, sizeof(body), "/api/v1/namespaces/default/pods/%s-pod", name);
@@ -648,7 +521,7 @@ static void test_job_delete_orphans_pods(void **state)
     /* Job template is immutable. */
     snprintf(body, sizeof(body), JOB_FMT, "job-imm");
     post_ok(*state, "/apis/batch/v1/namespaces/default/jobs", body);
-    call(*state, "PATCH", "/apis/batch/v1/namespaces/default/jobs/job-imm",
+    kubesim_call(*state, "PATCH", "/apis/batch/v1/namespaces/default/jobs/job-imm",
          "application/strategic-merge-patch+json",
          "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"alpine\"}]"
          "}}}}",
@@ -656,69 +529,69 @@ static void test_job_delete_orphans_pods(void **state)
     assert_int_equal(r.code, 422);
     assert_non_null(strstr(r.body, "spec.template: Invalid value: "));
     assert_non_null(strstr(r.body, "field is immutable"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_namespace_finalization(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     post_ok(*state, "/api/v1/namespaces", "{\"metadata\":{\"name\":\"doomed\"}}");
     post_ok(*state, "/api/v1/namespaces/doomed/configmaps", "{\"metadata\":{\"name\":\"c\"}}");
     /* The ServiceAccount controller made "default". */
     assert_true(wait_code(*state, "/api/v1/namespaces/doomed/serviceaccounts/default", 200));
-    call(*state, "DELETE", "/api/v1/namespaces/doomed", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", "/api/v1/namespaces/doomed", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "status", "phase"), "Terminating");
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "status", "phase"), "Terminating");
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/doomed/configmaps", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/doomed/configmaps", "application/json",
          "{\"metadata\":{\"name\":\"late\"}}", &r);
     if (r.code == 403)
-        assert_status(&r, 403, "Forbidden",
+        kubesim_assert_status(&r, 403, "Forbidden",
                       "configmaps \"late\" is forbidden: unable to create new content in namespace "
                       "doomed because it is being terminated");
     else
-        assert_status(&r, 404, "NotFound", "namespaces \"doomed\" not found");
-    resp_free(&r);
+        kubesim_assert_status(&r, 404, "NotFound", "namespaces \"doomed\" not found");
+    kubesim_resp_free(&r);
     assert_true(wait_code(*state, "/api/v1/namespaces/doomed", 404));
-    call(*state, "GET", "/api/v1/namespaces/doomed/configmaps/c", NULL, NULL, &r);
+    kubesim_call(*state, "GET", "/api/v1/namespaces/doomed/configmaps/c", NULL, NULL, &r);
     assert_int_equal(r.code, 404);
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/nowhere/configmaps", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/nowhere/configmaps", "application/json",
          "{\"metadata\":{\"name\":\"x\"}}", &r);
-    assert_status(&r, 404, "NotFound", "namespaces \"nowhere\" not found");
-    resp_free(&r);
+    kubesim_assert_status(&r, 404, "NotFound", "namespaces \"nowhere\" not found");
+    kubesim_resp_free(&r);
 }
 
 static void test_token_request(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char token[4096];
     char *out = NULL;
     post_ok(*state, "/api/v1/namespaces/default/serviceaccounts",
             "{\"metadata\":{\"name\":\"bot\"}}");
-    call(*state, "POST", "/api/v1/namespaces/default/serviceaccounts/bot/token", "application/json",
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/serviceaccounts/bot/token", "application/json",
          "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":{"
          "\"expirationSeconds\":600}}",
          &r);
     assert_int_equal(r.code, 201);
-    j = json_of(&r);
-    snprintf(token, sizeof(token), "%s", jstr(j, "status", "token"));
-    assert_non_null(jstr(j, "status", "expirationTimestamp"));
+    j = kubesim_resp_json(&r);
+    snprintf(token, sizeof(token), "%s", kubesim_jstr(j, "status", "token"));
+    assert_non_null(kubesim_jstr(j, "status", "expirationTimestamp"));
     cJSON_Delete(j);
-    resp_free(&r);
-    call(*state, "POST", "/api/v1/namespaces/default/serviceaccounts/bot/token", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "POST", "/api/v1/namespaces/default/serviceaccounts/bot/token", "application/json",
          "{\"spec\":{\"expirationSeconds\":60}}", &r);
     assert_int_equal(r.code, 422);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "DELETE", "/__admin/requests", NULL, NULL), 200);
-    call_v(*state, token, "GET", "/api/v1/namespaces/default/configmaps", NULL, NULL,
+    kubesim_call_v(*state, token, "GET", "/api/v1/namespaces/default/configmaps", NULL, NULL,
            CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "GET",
                                    "/__admin/requests?user=system:serviceaccount:default:bot", NULL,
                                    &out),
@@ -726,18 +599,18 @@ static void test_token_request(void **state)
     assert_non_null(strstr(out, "\"verb\":\"list\""));
     free(out);
     /* The token dies with its ServiceAccount. */
-    call(*state, "DELETE", "/api/v1/namespaces/default/serviceaccounts/bot", NULL, NULL, &r);
-    resp_free(&r);
-    call_v(*state, token, "GET", "/api/v1/namespaces/default/configmaps", NULL, NULL,
+    kubesim_call(*state, "DELETE", "/api/v1/namespaces/default/serviceaccounts/bot", NULL, NULL, &r);
+    kubesim_resp_free(&r);
+    kubesim_call_v(*state, token, "GET", "/api/v1/namespaces/default/configmaps", NULL, NULL,
            CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 401, "Unauthorized", "Unauthorized");
-    resp_free(&r);
+    kubesim_assert_status(&r, 401, "Unauthorized", "Unauthorized");
+    kubesim_resp_free(&r);
 }
 
 static void test_rbac(void **state)
 {
     struct kubesim *sim = NULL; /* set by start(), which asserts it succeeded */
-    struct resp r;
+    struct kubesim_resp r;
     char *out = NULL;
     (void)state;
     assert_int_equal(start((void **)&sim, "--rbac", NULL), 0);
@@ -746,31 +619,31 @@ static void test_rbac(void **state)
                       "{\"token\":\"alice-t\",\"user\":\"alice\",\"groups\":[\"devs\"]}", NULL),
         201);
     post_ok(sim, CM_PATH, "{\"metadata\":{\"name\":\"cfg\"}}");
-    call_v(sim, "alice-t", "GET", CM_PATH, NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 403, "Forbidden",
+    kubesim_call_v(sim, "alice-t", "GET", CM_PATH, NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_assert_status(&r, 403, "Forbidden",
                   "configmaps is forbidden: User \"alice\" cannot list resource \"configmaps\" in "
                   "API group \"\" in the namespace \"default\"");
-    resp_free(&r);
-    call_v(sim, "alice-t", "GET", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 403, "Forbidden",
+    kubesim_resp_free(&r);
+    kubesim_call_v(sim, "alice-t", "GET", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_assert_status(&r, 403, "Forbidden",
                   "configmaps \"cfg\" is forbidden: User \"alice\" cannot get resource "
                   "\"configmaps\" in API group \"\" in the namespace \"default\"");
-    resp_free(&r);
-    call_v(sim, "alice-t", "GET", "/api/v1/namespaces", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 403, "Forbidden",
+    kubesim_resp_free(&r);
+    kubesim_call_v(sim, "alice-t", "GET", "/api/v1/namespaces", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_assert_status(&r, 403, "Forbidden",
                   "namespaces is forbidden: User \"alice\" cannot list resource \"namespaces\" in "
                   "API group \"\" at the cluster scope");
-    resp_free(&r);
-    call_v(sim, "alice-t", "PUT", "/apis/apps/v1/namespaces/default/deployments/d/status",
+    kubesim_resp_free(&r);
+    kubesim_call_v(sim, "alice-t", "PUT", "/apis/apps/v1/namespaces/default/deployments/d/status",
            "application/json", "{}", CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 403, "Forbidden",
+    kubesim_assert_status(&r, 403, "Forbidden",
                   "deployments.apps \"d\" is forbidden: User \"alice\" cannot update resource "
                   "\"deployments/status\" in API group \"apps\" in the namespace \"default\"");
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Discovery is open to every authenticated user. */
-    call_v(sim, "alice-t", "GET", "/apis", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_call_v(sim, "alice-t", "GET", "/apis", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* A Role and a RoleBinding (to the group) grant get/list in "default" only. */
     post_ok(sim, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
             "{\"metadata\":{\"name\":\"cm-reader\"},\"rules\":[{\"apiGroups\":[\"\"],"
@@ -779,44 +652,44 @@ static void test_rbac(void **state)
             "{\"metadata\":{\"name\":\"devs-read\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization."
             "k8s.io\",\"kind\":\"Role\",\"name\":\"cm-reader\"},\"subjects\":[{\"kind\":\"Group\","
             "\"name\":\"devs\"}]}");
-    call_v(sim, "alice-t", "GET", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_call_v(sim, "alice-t", "GET", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call_v(sim, "alice-t", "GET", "/api/v1/namespaces/kube-system/configmaps", NULL, NULL,
+    kubesim_resp_free(&r);
+    kubesim_call_v(sim, "alice-t", "GET", "/api/v1/namespaces/kube-system/configmaps", NULL, NULL,
            CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 403);
-    resp_free(&r);
-    call_v(sim, "alice-t", "DELETE", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
+    kubesim_resp_free(&r);
+    kubesim_call_v(sim, "alice-t", "DELETE", CM_PATH "/cfg", NULL, NULL, CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 403);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* A binding to a missing role says so, as the RBAC authorizer does. */
     post_ok(sim, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
             "{\"metadata\":{\"name\":\"dangling\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization."
             "k8s.io\",\"kind\":\"Role\",\"name\":\"missing\"},\"subjects\":[{\"kind\":\"User\","
             "\"name\":\"alice\"}]}");
-    call_v(sim, "alice-t", "POST", CM_PATH, "application/json", "{\"metadata\":{\"name\":\"n\"}}",
+    kubesim_call_v(sim, "alice-t", "POST", CM_PATH, "application/json", "{\"metadata\":{\"name\":\"n\"}}",
            CURL_HTTP_VERSION_2TLS, &r);
-    assert_status(&r, 403, "Forbidden",
+    kubesim_assert_status(&r, 403, "Forbidden",
                   "configmaps is forbidden: User \"alice\" cannot create resource \"configmaps\" "
                   "in API group \"\" in the namespace \"default\": RBAC: "
                   "role.rbac.authorization.k8s.io \"missing\" not found");
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Access reviews answer from the same rules. */
-    call_v(sim, "alice-t", "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+    kubesim_call_v(sim, "alice-t", "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
            "application/json",
            "{\"spec\":{\"resourceAttributes\":{\"namespace\":\"default\",\"verb\":\"get\","
            "\"resource\":\"configmaps\"}}}",
            CURL_HTTP_VERSION_2TLS, &r);
     assert_int_equal(r.code, 201);
     assert_non_null(strstr(r.body, "\"allowed\":true"));
-    resp_free(&r);
-    call(sim, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", "application/json",
+    kubesim_resp_free(&r);
+    kubesim_call(sim, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", "application/json",
          "{\"spec\":{\"user\":\"alice\",\"groups\":[\"devs\"],\"resourceAttributes\":{"
          "\"namespace\":\"kube-system\",\"verb\":\"get\",\"resource\":\"configmaps\"}}}",
          &r);
     assert_int_equal(r.code, 201);
     assert_non_null(strstr(r.body, "\"allowed\":false"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Impersonation: the admin acting as alice gets alice's answers. */
     {
         CURL *h = curl_easy_init();
@@ -831,14 +704,14 @@ static void test_rbac(void **state)
         curl_easy_setopt(h, CURLOPT_CAINFO, kubesim_ca_file(sim));
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
         curl_easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kubesim_resp_on_body);
         memset(&r, 0, sizeof(r));
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
         assert_int_equal(curl_easy_perform(h), CURLE_OK);
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         assert_int_equal(code, 403);
         assert_non_null(strstr(r.body, "User \\\"alice\\\" cannot list"));
-        resp_free(&r);
+        kubesim_resp_free(&r);
         curl_slist_free_all(hd);
         curl_easy_cleanup(h);
     }
@@ -853,16 +726,16 @@ static void test_rbac(void **state)
 
 static void test_watch_cut_by_fault(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults",
                                    "{\"rules\":[],\"watchCutSeconds\":1}", NULL),
                      200);
     /* timeoutSeconds=30, but the injector cuts it after about a second. */
-    call_x(*state, NULL, "GET", CM_PATH "?watch=true&timeoutSeconds=30", NULL, NULL,
+    kubesim_call_x(*state, NULL, "GET", CM_PATH "?watch=true&timeoutSeconds=30", NULL, NULL,
            CURL_HTTP_VERSION_1_1, 1, &r);
     assert_int_not_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
     assert_int_not_equal(r.curl_code, CURLE_OK);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults",
                                    "{\"rules\":[{\"method\":\"PUT\",\"status\":409,\"times\":1},"
                                    "{\"pathPrefix\":\"/api/v1/namespaces/default/secrets\","
@@ -870,30 +743,30 @@ static void test_watch_cut_by_fault(void **state)
                                    NULL),
                      200);
     post_ok(*state, CM_PATH, "{\"metadata\":{\"name\":\"f409\"}}");
-    call(*state, "PUT", CM_PATH "/f409", "application/json", "{\"metadata\":{\"name\":\"f409\"}}",
+    kubesim_call(*state, "PUT", CM_PATH "/f409", "application/json", "{\"metadata\":{\"name\":\"f409\"}}",
          &r);
-    assert_status(&r, 409, "Conflict",
+    kubesim_assert_status(&r, 409, "Conflict",
                   "Operation cannot be fulfilled on configmaps \"f409\": the object has been "
                   "modified; please apply your changes to the latest version and try again");
-    resp_free(&r);
-    call(*state, "PUT", CM_PATH "/f409", "application/json", "{\"metadata\":{\"name\":\"f409\"}}",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "PUT", CM_PATH "/f409", "application/json", "{\"metadata\":{\"name\":\"f409\"}}",
          &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* Latency alone delays but does not refuse. */
     assert_int_equal(
         kubesim_admin(*state, "POST", "/__admin/faults",
                       "{\"rules\":[{\"method\":\"GET\",\"latencyMs\":200,\"times\":1}]}", NULL),
         200);
-    call(*state, "GET", CM_PATH "/f409", NULL, NULL, &r);
+    kubesim_call(*state, "GET", CM_PATH "/f409", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/faults", "{\"rules\":[]}", NULL), 200);
 }
 
 static void test_deletecollection(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     for (int i = 0; i < 3; i++) {
         char body[256];
@@ -901,13 +774,13 @@ static void test_deletecollection(void **state)
                  i);
         post_ok(*state, CM_PATH, body);
     }
-    call(*state, "DELETE", CM_PATH "?labelSelector=dc%3Dy", NULL, NULL, &r);
+    kubesim_call(*state, "DELETE", CM_PATH "?labelSelector=dc%3Dy", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "kind", NULL), "ConfigMapList");
+    j = kubesim_resp_json(&r);
+    assert_string_equal(kubesim_jstr(j, "kind", NULL), "ConfigMapList");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 3);
     cJSON_Delete(j);
-    resp_free(&r);
+    kubesim_resp_free(&r);
     j = get_json(*state, CM_PATH "?labelSelector=dc");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 0);
     cJSON_Delete(j);
@@ -915,8 +788,8 @@ static void test_deletecollection(void **state)
 
 static void test_crd_with_rule_outside_cel_subset_is_refused(void **state)
 {
-    struct resp r;
-    call(*state, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    struct kubesim_resp r;
+    kubesim_call(*state, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
          "application/json",
          "{\"metadata\":{\"name\":\"quirks.test.kubesim.io\"},\"spec\":{\"group\":\"test.kubesim."
          "io\","
@@ -932,48 +805,48 @@ static void test_crd_with_rule_outside_cel_subset_is_refused(void **state)
     assert_non_null(strstr(r.body, "CustomResourceDefinition.apiextensions.k8s.io "
                                    "\\\"quirks.test.kubesim.io\\\" is invalid"));
     assert_non_null(strstr(r.body, "spec.versions[0].schema.openAPIV3Schema"));
-    resp_free(&r);
-    call(*state, "GET",
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET",
          "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/quirks.test.kubesim.io", NULL,
          NULL, &r);
     assert_int_equal(r.code, 404);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_admin_restart_expires_watch_history(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     cJSON *j;
     char path[256];
     j = get_json(*state, CM_PATH);
     snprintf(path, sizeof(path), CM_PATH "?watch=1&resourceVersion=%s&timeoutSeconds=1",
-             jstr(j, "metadata", "resourceVersion"));
+             kubesim_jstr(j, "metadata", "resourceVersion"));
     cJSON_Delete(j);
     post_ok(*state, CM_PATH, "{\"metadata\":{\"name\":\"before-restart\"}}");
     assert_int_equal(kubesim_admin(*state, "POST", "/__admin/restart", NULL, NULL), 200);
-    call(*state, "GET", path, NULL, NULL, &r);
+    kubesim_call(*state, "GET", path, NULL, NULL, &r);
     assert_non_null(strstr(r.body, "{\"type\":\"ERROR\""));
     assert_non_null(strstr(r.body, "\"code\":410"));
-    resp_free(&r);
+    kubesim_resp_free(&r);
     /* State is kept. */
-    call(*state, "GET", CM_PATH "/before-restart", NULL, NULL, &r);
+    kubesim_call(*state, "GET", CM_PATH "/before-restart", NULL, NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
+    kubesim_resp_free(&r);
 }
 
 static void test_crd_delete_removes_its_resources(void **state)
 {
-    struct resp r;
+    struct kubesim_resp r;
     ensure_gadgets(*state);
     post_ok(*state, GADGETS, "{\"metadata\":{\"name\":\"doomed\"},\"spec\":{\"size\":1}}");
-    call(*state, "DELETE",
+    kubesim_call(*state, "DELETE",
          "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubesim.io", NULL,
          NULL, &r);
     assert_int_equal(r.code, 200);
-    resp_free(&r);
-    call(*state, "GET", GADGETS "/doomed", NULL, NULL, &r);
-    assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
-    resp_free(&r);
+    kubesim_resp_free(&r);
+    kubesim_call(*state, "GET", GADGETS "/doomed", NULL, NULL, &r);
+    kubesim_assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
+    kubesim_resp_free(&r);
 }
 
 int main(void)
