@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "k8s_log.h"
 #include "stor_cli.h"
 #include "stor_copy.h"
-#include "stor_log.h"
 #include "stor_probe.h"
 
 static void copy_usage(FILE *out)
@@ -104,8 +104,8 @@ done:;
     const char *status = rc ? "error" : prog.failed.objects ? "failed" : "done";
     exit_code = rc == STOR_EARG ? 2 : rc ? 3 : prog.failed.objects ? 1 : 0;
     if (rc)
-        stor_log(STOR_LOG_ERROR, "copy could not run",
-                 (const char *[]){"reason", stor_err_name(rc), "error", err.message, NULL});
+        k8s_log(K8S_LOG_ERROR, NULL, NULL, "copy could not run",
+                (const char *[]){"reason", stor_err_name(rc), "error", err.message, NULL});
     char summary[STOR_SUMMARY_MAX + 1];
     char errline[STOR_MSG_MAX + 40];
     snprintf(errline, sizeof(errline), "%s: %s", stor_err_name(rc), err.message);

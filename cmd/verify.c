@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "k8s_log.h"
 #include "stor_cli.h"
-#include "stor_log.h"
 #include "stor_verify.h"
 
 static void verify_usage(FILE *out)
@@ -65,8 +65,8 @@ int cmd_verify(int argc, char **argv)
     int offenders = prog.missing.objects || prog.differ.objects || prog.content_bad;
     const char *status = rc ? "error" : offenders ? "failed" : "done";
     if (rc)
-        stor_log(STOR_LOG_ERROR, "verify could not run",
-                 (const char *[]){"reason", stor_err_name(rc), "error", err.message, NULL});
+        k8s_log(K8S_LOG_ERROR, NULL, NULL, "verify could not run",
+                (const char *[]){"reason", stor_err_name(rc), "error", err.message, NULL});
     char summary[STOR_SUMMARY_MAX + 1];
     char errline[STOR_MSG_MAX + 40];
     snprintf(errline, sizeof(errline), "%s: %s", stor_err_name(rc), err.message);

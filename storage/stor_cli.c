@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "k8s_log.h"
 #include "stor_internal.h"
-#include "stor_log.h"
 #include "stor_progress.h"
 
 static int num(const char *flag, const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -175,8 +175,8 @@ int stor_cli_open(const struct stor_cli *f, struct stor_backend **src, struct st
     if (!rc)
         rc = stor_spec_parse(f->destination, "QSO_DESTINATION_", &s[1], err);
     if (!rc) {
-        stor_log(STOR_LOG_INFO, "opening stores",
-                 (const char *[]){"source", s[0].display, "destination", s[1].display, NULL});
+        k8s_log(K8S_LOG_INFO, NULL, NULL, "opening stores",
+                (const char *[]){"source", s[0].display, "destination", s[1].display, NULL});
         rc = stor_backend_open(&s[0], src, err);
     }
     if (!rc)
@@ -198,6 +198,6 @@ void stor_cli_termination(const struct stor_cli *f, const char *summary)
             return; /* not in a pod: nothing to write */
     }
     if (stor_progress_write_termination(path, summary))
-        stor_log(STOR_LOG_WARN, "cannot write the termination message",
-                 (const char *[]){"path", path, NULL});
+        k8s_log(K8S_LOG_WARN, NULL, NULL, "cannot write the termination message",
+                (const char *[]){"path", path, NULL});
 }

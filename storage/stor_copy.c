@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "stor_internal.h"
-#include "stor_log.h"
 #include "stor_queue.h"
 
 #define ENTRY_QUEUE 1024

@@ -31,9 +31,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "k8s_log.h"
 #include "stor_internal.h"
 #include "stor_layout.h"
-#include "stor_log.h"
 #include "stor_merge.h"
 
 #define RING_SIZE     (256u * 1024)
@@ -412,8 +412,8 @@ static void job_vanished(struct job *j)
     g->vanished.objects++;
     g->vanished.bytes += j->size;
     stor_progress_unlock(g);
-    stor_log(STOR_LOG_INFO, "source object vanished before it was read",
-             (const char *[]){"key", j->pair.src.key, NULL});
+    k8s_log(K8S_LOG_INFO, NULL, NULL, "source object vanished before it was read",
+            (const char *[]){"key", j->pair.src.key, NULL});
     job_release(j);
 }
 
@@ -421,9 +421,9 @@ static void job_failed(struct job *j, const struct stor_error *err)
 {
     struct pool *p = j->pool;
     stor_progress_fail(p->prog, j->pair.src.key, j->size, err);
-    stor_log(STOR_LOG_WARN, "object failed",
-             (const char *[]){"key", j->pair.src.key, "error", err->message, "reason",
-                              stor_err_name(err->code), NULL});
+    k8s_log(K8S_LOG_WARN, NULL, NULL, "object failed",
+            (const char *[]){"key", j->pair.src.key, "error", err->message, "reason",
+                             stor_err_name(err->code), NULL});
     if (is_fatal(err->code) && !p->fatal) {
         p->fatal = 1;
         p->fatal_err = *err;
@@ -468,8 +468,8 @@ static void step_failed(struct job *j, int from_src, const struct stor_error *er
         stor_progress_lock(p->prog);
         p->prog->retries++;
         stor_progress_unlock(p->prog);
-        stor_log(STOR_LOG_DEBUG, "retrying",
-                 (const char *[]){"key", j->pair.src.key, "error", err->message, NULL});
+        k8s_log(K8S_LOG_DEBUG, NULL, NULL, "retrying",
+                (const char *[]){"key", j->pair.src.key, "error", err->message, NULL});
         return;
     }
     if (j->use_mpu && j->up.upload_id[0] && failed_st != J_ABORT) {

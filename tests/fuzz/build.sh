@@ -40,6 +40,7 @@ clang "${cflags[@]}" -I"$src/quay" "$src/tests/fuzz/fuzz_quay_yaml.c" \
   "$src"/quay/quay_{yaml,bundle,drivers,overlay}.c "$src"/k8sclient/k8s_{buf,error}.c \
   -lyaml -lcrypto "${libs[@]}" -o "$out/fuzz_quay_yaml"
 clang "${cflags[@]}" -I"$src/storage" "$src/tests/fuzz/fuzz_stor_listing.c" "$src"/storage/stor_*.c \
+  "$src/k8sclient/k8s_log.c" \
   $(pkg-config --libs libcurl libcrypto) "${libs[@]}" -lpthread -o "$out/fuzz_stor_listing"
 echo "built $out/fuzz_sim_cel $out/fuzz_quay_yaml $out/fuzz_stor_listing"
 

@@ -12,7 +12,7 @@
  * `apt-get install clang`):
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
  *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *     -Istorage tests/fuzz/fuzz_stor_listing.c storage/stor_*.c \
+ *     -Istorage -Ik8sclient tests/fuzz/fuzz_stor_listing.c storage/stor_*.c k8sclient/k8s_log.c \
  *     $(pkg-config --cflags --libs libcurl libcjson libcrypto) -lpthread \
  *     -o build-fuzz/fuzz_stor_listing
  * Run:
