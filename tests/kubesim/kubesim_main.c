@@ -5,7 +5,7 @@
  *   kubesim --state-dir DIR [--port N] [--exit-after SECONDS]
  *           [--watch-history N] [--rbac] [--bookmark-ms MS]
  *           [--continue-ttl SECONDS] [--establish-ms MS] [--no-persist]
- *           [--fixtures DIR]...
+ *           [--fixtures DIR]... [--workloads FILE]   (FILE: see sim_workloads.h)
  *
  * Start and stop (from the source tree, build dir `build`):
  *   build/tests/kubesim/kubesim --state-dir /tmp/k --fixtures tests/fixtures/crds &
@@ -45,7 +45,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: kubesim --state-dir DIR [--port N] [--exit-after SECONDS] "
                     "[--watch-history N] [--rbac] [--bookmark-ms MS] [--continue-ttl SECONDS] "
-                    "[--establish-ms MS] [--no-persist] [--fixtures DIR]...\n");
+                    "[--establish-ms MS] [--no-persist] [--fixtures DIR]... [--workloads FILE]\n");
 }
 
 static int parse_long(const char *flag, const char *s, long min, long max, long *out)
@@ -123,6 +123,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             fixtures[nfixtures++] = next;
+            i++;
+        } else if (strcmp(a, "--workloads") == 0 && next) {
+            sim_strlcpy(opt.workloads_file, next, sizeof(opt.workloads_file));
             i++;
         } else if (strcmp(a, "--rbac") == 0) {
             opt.rbac = 1;

@@ -19,6 +19,7 @@
 #include "sim_status.h"
 #include "sim_store.h"
 #include "sim_util.h"
+#include "sim_workloads.h"
 
 #define MAX_RULES   64
 #define MAX_RECORDS 200000
@@ -301,6 +302,8 @@ void sim_admin_handle(struct sim_server *srv, const struct sim_request *req,
         if (srv->http)
             sim_http_cut_watches(srv->http);
         sim_respond_json(resp, 200, cJSON_CreateObject());
+    } else if (strcmp(sub, "workloads") == 0) {
+        sim_workloads_admin(srv, req, body, resp);
     } else if (strcmp(sub, "persist") == 0 && strcmp(req->method, "POST") == 0) {
         if (sim_persist_save(srv) != 0) {
             sim_err_internal(&e, "cannot write the state file");

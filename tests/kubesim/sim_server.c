@@ -19,6 +19,7 @@
 #include "sim_persist.h"
 #include "sim_store.h"
 #include "sim_util.h"
+#include "sim_workloads.h"
 
 static int admin_token(struct sim_server *srv)
 {
@@ -56,10 +57,18 @@ int sim_server_init(struct sim_server *srv, const struct sim_options *opt)
     srv->store = sim_store_new(opt->watch_history);
     srv->auth = sim_auth_new();
     srv->admin = sim_admin_new();
-    if (!srv->kinds || !srv->store || !srv->auth || !srv->admin ||
+    srv->workloads = sim_workloads_new();
+    if (!srv->kinds || !srv->store || !srv->auth || !srv->admin || !srv->workloads ||
         sim_builtin_register(srv->kinds) != 0) {
         fprintf(stderr, "kubesim: out of memory\n");
         return -1;
+    }
+    if (*opt->workloads_file) {
+        char err[1024];
+        if (sim_workloads_load_file(srv->workloads, opt->workloads_file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "kubesim: %s\n", err);
+            return -1;
+        }
     }
     if (sim_tls_init(opt->state_dir, &srv->tls) != 0)
         return -1;
@@ -112,6 +121,7 @@ void sim_server_tick(struct sim_server *srv)
     if (srv->opt.exit_after > 0 && now - srv->start_ms >= (int64_t)srv->opt.exit_after * 1000)
         srv->stop = 1;
     sim_crd_tick(srv);
+    sim_workloads_tick(srv);
     if (sim_store_rv(srv->store) != srv->gc_seen_rv || srv->gc_pending) {
         srv->gc_pending = 0;
         for (int i = 0; i < 16 && sim_gc_run(srv); i++)
@@ -131,6 +141,9 @@ void sim_server_tick(struct sim_server *srv)
 
 void sim_server_fini(struct sim_server *srv)
 {
+    /* Pods' processes first: they are children of this process. */
+    sim_workloads_free(srv->workloads);
+    srv->workloads = NULL;
     if (srv->opt.persist && srv->store)
         sim_persist_save(srv);
     sim_store_free(srv->store);

@@ -19,6 +19,7 @@ struct sim_kinds;
 struct sim_auth;
 struct sim_admin;
 struct sim_http;
+struct sim_workloads;
 
 struct sim_options {
     char state_dir[2048];
@@ -31,6 +32,7 @@ struct sim_options {
     int establish_ms;     /* delay before a new CRD is Established */
     int persist;          /* keep state in <state_dir>/state.json */
     int quiet;            /* no request log on stderr */
+    char workloads_file[2048]; /* --workloads: the workload controllers' configuration */
 };
 
 struct sim_server {
@@ -41,6 +43,7 @@ struct sim_server {
     struct sim_auth *auth;
     struct sim_admin *admin;
     struct sim_http *http;
+    struct sim_workloads *workloads; /* Pods, Jobs, Deployments, operator stand-ins */
     struct sim_tls tls;
     char admin_token[80];
     int port;
