@@ -134,11 +134,16 @@ void sim_workloads_tick(struct sim_server *srv)
         return;
     /* Order of a real cluster's reaction chain: operators write Deployments
      * and Jobs, their controllers write pods, the kubelet runs them. */
-    sim_quayop_tick(srv, w->quayop);
-    sim_imgreg_tick(srv, w->imgreg);
-    sim_deploy_tick(srv, w->deploy);
-    sim_jobs_tick(srv, w->jobs);
-    sim_kubelet_tick(srv, w->kubelet);
+    if (sim_wl_bool(srv, 1, "quayOperator", "enabled", NULL))
+        sim_quayop_tick(srv, w->quayop);
+    if (sim_wl_bool(srv, 1, "imageRegistry", "enabled", NULL))
+        sim_imgreg_tick(srv, w->imgreg);
+    if (sim_wl_bool(srv, 1, "deployments", "enabled", NULL))
+        sim_deploy_tick(srv, w->deploy);
+    if (sim_wl_bool(srv, 1, "jobs", "enabled", NULL))
+        sim_jobs_tick(srv, w->jobs);
+    if (sim_wl_bool(srv, 1, "kubelet", "enabled", NULL))
+        sim_kubelet_tick(srv, w->kubelet);
 }
 
 void sim_workloads_admin(struct sim_server *srv, const struct sim_request *req, const cJSON *body,

@@ -23,6 +23,8 @@
  *                    "failRollout": false, "staleAvailable": false,
  *                    "omitObservedGeneration": false}
  *   "imageRegistry": {"rolloutDelayMs": 1000}
+ * Every module's object takes "enabled": false, which stops that controller
+ * (a test then plays its part by writing status itself).
  * Modules read their own knobs with the getters below, so a new knob needs
  * no change here.
  */
