@@ -23,6 +23,7 @@
 #include "sim_server.h"
 #include "sim_util.h"
 #include "sim_verbs.h"
+#include "sim_watch.h"
 
 #define MAX_RESPONSE (1024u * 1024 * 1024)
 
@@ -62,6 +63,57 @@ void sim_response_free(struct sim_response *resp)
 {
     k8s_buf_free(&resp->body);
     /* A watch not taken by the HTTP layer is freed by it; see sim_http.c. */
+    sim_stream_free(resp->stream);
+    resp->stream = NULL;
+}
+
+struct sim_stream *sim_stream_new(const struct sim_stream_ops *ops, void *impl, int cuttable)
+{
+    struct sim_stream *s = calloc(1, sizeof(*s));
+    if (!s) {
+        ops->free(impl);
+        return NULL;
+    }
+    s->ops = ops;
+    s->impl = impl;
+    s->started_ms = sim_mono_ms();
+    s->cuttable = cuttable;
+    return s;
+}
+
+void sim_stream_free(struct sim_stream *s)
+{
+    if (!s)
+        return;
+    s->ops->free(s->impl);
+    free(s);
+}
+
+static int watch_produce(void *impl, struct k8s_buf *out, size_t max)
+{
+    return sim_watch_produce(impl, out, max);
+}
+
+static int watch_ready(const void *impl)
+{
+    return sim_watch_ready(impl);
+}
+
+static void watch_free(void *impl)
+{
+    sim_watch_free(impl);
+}
+
+static const struct sim_stream_ops watch_ops = {watch_produce, watch_ready, watch_free};
+
+struct sim_stream *sim_stream_from_watch(struct sim_watch *w)
+{
+    struct sim_stream *s;
+    int64_t started = sim_watch_started(w);
+    s = sim_stream_new(&watch_ops, w, 1);
+    if (s)
+        s->started_ms = started;
+    return s;
 }
 
 void sim_respond_json(struct sim_response *resp, int status, cJSON *body)

@@ -18,6 +18,7 @@
 struct sim_server;
 struct sim_watch;
 struct sim_kind;
+struct sim_stream;
 
 #define SIM_MAX_PARAMS   48
 #define SIM_MAX_WARNINGS 8
@@ -49,9 +50,39 @@ struct sim_response {
     char warnings[SIM_MAX_WARNINGS][512];
     size_t nwarnings;
     struct k8s_buf body;
-    int64_t delay_ms;        /* injected latency before the answer */
-    struct sim_watch *watch; /* a streaming answer; the HTTP layer takes it */
+    int64_t delay_ms;          /* injected latency before the answer */
+    struct sim_watch *watch;   /* a streaming answer; the HTTP layer takes it */
+    struct sim_stream *stream; /* another streaming answer (a followed log); taken likewise */
 };
+
+/*
+ * A streaming answer as the HTTP layer sees it: watches and followed pod logs
+ * alike. The HTTP layer sends whatever produce() appends, asks ready() from
+ * its 100 ms timer (and on store events) whether to wake the connection, and
+ * frees the stream when the transaction ends for any reason. Everything runs
+ * on the service thread.
+ */
+struct sim_stream_ops {
+    /* Appends what is ready now to `out`, stopping once it holds more than
+     * `max` bytes; 1 when the stream is over (nothing more will come). */
+    int (*produce)(void *impl, struct k8s_buf *out, size_t max);
+    /* Whether produce would have something now (data or the end). */
+    int (*ready)(const void *impl);
+    void (*free)(void *impl);
+};
+
+struct sim_stream {
+    const struct sim_stream_ops *ops;
+    void *impl;
+    int64_t started_ms; /* monotonic */
+    int cuttable;       /* a watch: the admin endpoint's watch cuts apply to it */
+};
+
+/* Wraps `impl` (taken: freed with ops->free even when this fails). */
+struct sim_stream *sim_stream_new(const struct sim_stream_ops *ops, void *impl, int cuttable);
+/* The watch as a stream (the watch is taken); NULL when out of memory. */
+struct sim_stream *sim_stream_from_watch(struct sim_watch *w);
+void sim_stream_free(struct sim_stream *s);
 
 /* The parsed RequestInfo of k8s.io/apiserver/pkg/endpoints/request. */
 struct sim_reqinfo {

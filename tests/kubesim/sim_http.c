@@ -3,8 +3,13 @@
  * the per-session data of the wsi: for HTTP/1.1 keep-alive one session serves
  * several transactions in turn (it is reset at each new request); each h2
  * stream has its own. Sessions with something pending on the timer (a delayed
- * answer or a watch) are kept in a list so the timer and store events can
+ * answer or a stream) are kept in a list so the timer and store events can
  * wake them with lws_callback_on_writable.
+ *
+ * Streaming answers — watches and followed pod logs — all go through the
+ * small interface of struct sim_stream (sim_api.h): the framing, flow control
+ * and end-of-stream handling below do not know which kind they carry; only
+ * the admin's watch cuts look at `cuttable`.
  */
 #include "sim_http.h"
 
@@ -19,12 +24,11 @@
 #include "sim_api.h"
 #include "sim_server.h"
 #include "sim_util.h"
-#include "sim_watch.h"
 
-#define MAX_BODY   (16u * 1024 * 1024)
-#define MAX_OUT    (512u * 1024 * 1024)
-#define PIECE      16384
-#define WATCH_FILL 65536
+#define MAX_BODY    (16u * 1024 * 1024)
+#define MAX_OUT     (512u * 1024 * 1024)
+#define PIECE       16384
+#define STREAM_FILL 65536
 
 enum phase { PH_IDLE, PH_BODY, PH_DELAYED, PH_HEADERS, PH_BODY_OUT, PH_FLUSH, PH_DONE };
 
@@ -39,8 +43,8 @@ struct pss {
     struct sim_response resp;
     size_t out_off;
     int64_t due_ms;
-    struct sim_watch *watch;
-    int watch_over;
+    struct sim_stream *stream;
+    int stream_over;
     int cut;
     int h2;
 };
@@ -83,9 +87,9 @@ static void pss_reset(struct pss *p)
     sim_request_free(&p->req);
     k8s_buf_free(&p->body);
     sim_response_free(&p->resp);
-    sim_watch_free(p->watch);
-    p->watch = NULL;
-    p->watch_over = 0;
+    sim_stream_free(p->stream);
+    p->stream = NULL;
+    p->stream_over = 0;
     p->cut = 0;
     p->out_off = 0;
     p->due_ms = 0;
@@ -204,9 +208,18 @@ static void process(struct pss *p)
     sim_dispatch(srv, &p->req, &p->resp);
     p->req.body = NULL;
     p->req.body_len = 0;
-    p->watch = p->resp.watch;
-    p->resp.watch = NULL;
-    if (p->watch)
+    if (p->resp.watch) {
+        p->stream = sim_stream_from_watch(p->resp.watch);
+        p->resp.watch = NULL;
+        if (!p->stream) {
+            /* Out of memory: a 500 rather than a watch that never speaks. */
+            sim_respond_text(&p->resp, 500, "text/plain", "out of memory");
+        }
+    } else if (p->resp.stream) {
+        p->stream = p->resp.stream;
+        p->resp.stream = NULL;
+    }
+    if (p->stream)
         link_pss(p);
     if (p->resp.delay_ms > 0) {
         p->due_ms = sim_mono_ms() + p->resp.delay_ms;
@@ -224,7 +237,7 @@ static int write_headers(struct pss *p)
     unsigned char hbuf[LWS_PRE + 8192];
     unsigned char *start = hbuf + LWS_PRE, *q = start, *end = hbuf + sizeof(hbuf) - 1;
     struct sim_response *r = &p->resp;
-    lws_filepos_t clen = p->watch ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)r->body.len;
+    lws_filepos_t clen = p->stream ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)r->body.len;
     char num[32];
 
     if (lws_add_http_common_headers(p->wsi, (unsigned int)r->status,
@@ -246,14 +259,14 @@ static int write_headers(struct pss *p)
                 (int)strlen(r->warnings[i]), &q, end))
             return -1;
     }
-    if (p->watch && !p->h2) {
+    if (p->stream && !p->h2) {
         if (lws_add_http_header_by_token(p->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
                                          (const unsigned char *)"chunked", 7, &q, end))
             return -1;
     }
     if (lws_finalize_write_http_header(p->wsi, start, &q, end))
         return -1;
-    if (p->watch)
+    if (p->stream)
         lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
     return 0;
 }
@@ -284,7 +297,7 @@ static int write_piece(struct pss *p)
         n = (size_t)allowance;
     }
 
-    if (!p->watch) {
+    if (!p->stream) {
         int final = n == left;
         if (n == 0 && left > 0)
             return 0;
@@ -296,7 +309,7 @@ static int write_piece(struct pss *p)
         return final ? 1 : 0;
     }
     if (n == 0) {
-        if (!p->watch_over)
+        if (!p->stream_over)
             return 0;
         /* End of the stream: the last chunk on HTTP/1.1, END_STREAM on h2. */
         if (!p->h2) {
@@ -347,9 +360,9 @@ static int on_writable(struct pss *p)
      * on the wire in lws 4.1.6 on a long-poll vhost: the client saw the end
      * only when the idle connection was dropped ~30 s later (curl 92/18). */
     if (p->cut) {
-        if (!p->h2 || !p->watch)
+        if (!p->h2 || !p->stream)
             return -1;
-        p->watch_over = 1;
+        p->stream_over = 1;
     }
     switch (p->phase) {
     case PH_FLUSH:
@@ -369,10 +382,10 @@ static int on_writable(struct pss *p)
     default:
         return 0;
     }
-    if (p->watch && p->resp.body.len == p->out_off && !p->watch_over) {
+    if (p->stream && p->resp.body.len == p->out_off && !p->stream_over) {
         k8s_buf_reset(&p->resp.body);
         p->out_off = 0;
-        p->watch_over = sim_watch_produce(p->watch, &p->resp.body, WATCH_FILL);
+        p->stream_over = p->stream->ops->produce(p->stream->impl, &p->resp.body, STREAM_FILL);
     }
     rc = write_piece(p);
     if (rc < 0)
@@ -388,7 +401,8 @@ static int on_writable(struct pss *p)
         }
         return finish(p);
     }
-    if (p->resp.body.len > p->out_off || (p->watch && (p->watch_over || sim_watch_ready(p->watch))))
+    if (p->resp.body.len > p->out_off ||
+        (p->stream && (p->stream_over || p->stream->ops->ready(p->stream->impl))))
         lws_callback_on_writable(p->wsi);
     return 0;
 }
@@ -457,14 +471,14 @@ void sim_http_notify(void *http)
 {
     struct sim_http *h = http;
     for (struct pss *p = h->list; p; p = p->next)
-        if (p->watch && p->phase == PH_BODY_OUT)
+        if (p->stream && p->stream->cuttable && p->phase == PH_BODY_OUT)
             lws_callback_on_writable(p->wsi);
 }
 
 void sim_http_cut_watches(struct sim_http *h)
 {
     for (struct pss *p = h->list; p; p = p->next)
-        if (p->watch) {
+        if (p->stream && p->stream->cuttable) {
             p->cut = 1;
             lws_callback_on_writable(p->wsi);
         }
@@ -483,14 +497,14 @@ static void tick(lws_sorted_usec_list_t *sul)
             lws_callback_on_writable(p->wsi);
             continue;
         }
-        if (!p->watch || p->phase != PH_BODY_OUT)
+        if (!p->stream || p->phase != PH_BODY_OUT)
             continue;
-        if (cut > 0 && now - sim_watch_started(p->watch) >= (int64_t)cut * 1000) {
+        if (cut > 0 && p->stream->cuttable && now - p->stream->started_ms >= (int64_t)cut * 1000) {
             p->cut = 1;
             lws_callback_on_writable(p->wsi);
             continue;
         }
-        if (sim_watch_ready(p->watch))
+        if (p->stream->ops->ready(p->stream->impl))
             lws_callback_on_writable(p->wsi);
     }
     lws_sul_schedule(h->ctx, 0, &h->sul, tick, 100 * LWS_US_PER_MS);

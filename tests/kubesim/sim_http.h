@@ -2,8 +2,9 @@
  * The HTTPS front end on libwebsockets 4.1.6: HTTP/1.1 and h2 (ALPN) on
  * 127.0.0.1 with the simulator's serving certificate. It reads requests
  * (headers, query, body), hands them to sim_dispatch, and writes responses in
- * pieces of at most 16 KiB (h2 DATA frames are not split by lws). Watches are
- * streamed: chunked transfer encoding framed by hand on HTTP/1.1 (lws 4.1.6
+ * pieces of at most 16 KiB (h2 DATA frames are not split by lws). Streaming
+ * answers (watches, followed pod logs; struct sim_stream) are sent as they
+ * come: chunked transfer encoding framed by hand on HTTP/1.1 (lws 4.1.6
  * does not frame it), plain DATA frames on h2, with idle timeouts off.
  * Everything runs on lws's single service thread; a 100 ms timer drives the
  * server's periodic work, delayed (fault-injected) answers, bookmarks,
@@ -19,7 +20,7 @@ struct sim_http;
 int sim_http_start(struct sim_server *srv, int port, struct sim_http **out, int *bound);
 /* Serves until srv->stop is set. */
 void sim_http_run(struct sim_http *h);
-/* Wakes the watches (the store recorded an event). */
+/* Wakes the watch streams (the store recorded an event). */
 void sim_http_notify(void *http);
 /* Cuts every watch stream now (the admin endpoint's simulated restart). */
 void sim_http_cut_watches(struct sim_http *h);
