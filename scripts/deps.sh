@@ -7,7 +7,7 @@ QSO_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libssl-dev libcjson-dev libyaml-dev libwebsockets-dev libcmocka-dev
   openssl curl python3-yaml
-  swift swift-proxy swift-object swift-container swift-account python3-swift memcached awscli
+  swift swift-proxy swift-object swift-container swift-account python3-swift memcached awscli postgresql
 )
 qso_install_deps() {
   local missing=()
