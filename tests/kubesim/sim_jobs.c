@@ -2147,11 +2147,6 @@ void sim_jobs_tick(struct sim_server *srv, struct sim_jobs *m)
     uint64_t rv = sim_store_rv(srv->store);
     struct sim_coll *jobs;
     size_t begin, done = 0;
-    if (!sim_wl_bool(srv, 1, "jobs", "enabled", NULL)) {
-        m->synced_rv = 0; /* re-enabled: look at everything again */
-        m->pass_open = 0;
-        return;
-    }
     if (!m->pass_open) {
         if (rv == m->synced_rv && (m->next_due_ms == 0 || now < m->next_due_ms))
             return;

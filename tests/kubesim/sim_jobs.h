@@ -10,7 +10,7 @@
  * before Complete/Failed), core/v1 Events, and ttlSecondsAfterFinished.
  *
  * Knobs (sim_workloads.h's configuration, member "jobs"):
- *   "enabled":       true   false stops both controllers (a test can play them)
+ *   "enabled":       true   false: sim_workloads_tick skips both controllers
  *   "backoffBaseMs": 10000  the first re-creation delay after a pod failure
  *   "backoffMaxMs":  600000 the cap of that doubling delay
  */

@@ -516,6 +516,62 @@ static void test_indexed_pods_completed_indexes_and_condition_order(void **state
     assert_int_equal(count_events(sim, "idx", "Normal", "Completed", "Job completed"), 1);
 }
 
+/* What a watcher sees when the last pod succeeds, write by write: first the
+ * pod's UID in uncountedTerminatedPods with SuccessCriteriaMet (and no
+ * Complete yet), then the counter and Complete; the pod loses its finalizer
+ * in between. */
+static void test_watch_sees_uncounted_then_complete(void **state)
+{
+    struct kubesim *sim = *state;
+    struct kubesim_resp r;
+    cJSON *job, *items;
+    char path[256], uid[64], podname[128];
+    const char *rv, *line;
+    int saw_uncounted = 0, saw_complete = 0, complete_before_scm = 0;
+    create_job(sim, "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":"
+                    "\"seq\"},\"spec\":{" SIMPLE_TEMPLATE "}}");
+    items = wait_active(sim, "seq", 1);
+    snprintf(uid, sizeof(uid), "%s", jstr(cJSON_GetArrayItem(items, 0), "metadata", "uid", NULL));
+    snprintf(podname, sizeof(podname), "%s",
+             jstr(cJSON_GetArrayItem(items, 0), "metadata", "name", NULL));
+    cJSON_Delete(items);
+    job = wait_status_num(sim, "seq", "active", 1);
+    rv = jstr(job, "metadata", "resourceVersion", NULL);
+    snprintf(path, sizeof(path),
+             JOBS "?watch=1&fieldSelector=metadata.name%%3Dseq&timeoutSeconds=1&resourceVersion=%s",
+             rv);
+    cJSON_Delete(job);
+    finish_pod(sim, podname, 0);
+    cJSON_Delete(wait_cond(sim, "seq", "Complete"));
+    kubesim_call(sim, "GET", path, NULL, NULL, &r);
+    assert_int_equal(r.code, 200);
+    assert_non_null(r.body);
+    for (line = r.body; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        cJSON *ev = cJSON_ParseWithLength(line, nl ? (size_t)(nl - line) : strlen(line));
+        const cJSON *obj = jget(ev, "object", NULL), *u;
+        u = jget(obj, "status", "uncountedTerminatedPods", "succeeded", NULL);
+        if (cJSON_GetArraySize(u) == 1 && strcmp(cJSON_GetArrayItem(u, 0)->valuestring, uid) == 0) {
+            assert_true(has_cond(obj, "SuccessCriteriaMet"));
+            assert_false(has_cond(obj, "Complete"));
+            assert_int_equal(jnum(jget(obj, "status", NULL), "succeeded", 0), 0);
+            saw_uncounted = 1;
+        }
+        if (has_cond(obj, "Complete")) {
+            complete_before_scm |= !saw_uncounted;
+            assert_int_equal(jnum(jget(obj, "status", NULL), "succeeded", 0), 1);
+            assert_null(jget(obj, "status", "uncountedTerminatedPods", "succeeded", NULL));
+            saw_complete = 1;
+        }
+        cJSON_Delete(ev);
+        line = nl ? nl + 1 : NULL;
+    }
+    kubesim_resp_free(&r);
+    assert_true(saw_uncounted);
+    assert_true(saw_complete);
+    assert_false(complete_before_scm);
+}
+
 /* A NonIndexed Job whose pods keep failing is re-created after the back-off
  * until backoffLimit: exactly backoffLimit+1 pods, then FailureTarget and
  * Failed with BackoffLimitExceeded. */
@@ -960,6 +1016,7 @@ int main(void)
 {
     const struct CMUnitTest logic[] = {
         cmocka_unit_test(test_indexed_pods_completed_indexes_and_condition_order),
+        cmocka_unit_test(test_watch_sees_uncounted_then_complete),
         cmocka_unit_test(test_backoff_limit_exceeded),
         cmocka_unit_test(test_pod_failure_policy_fail_job),
         cmocka_unit_test(test_active_deadline),
