@@ -448,9 +448,8 @@ int quay_sql_literal(struct k8s_buf *out, const char *what, const char *s, size_
     /* E'...' keeps its meaning whatever standard_conforming_strings says:
      * backslash is always the escape character in it. Control characters
      * become \xHH so a script stays one statement per line and safe to cat. */
-    if ((rc = k8s_buf_append(out, "E'", 2)) != 0)
-        goto nomem;
-    for (size_t i = 0; i < len; i++) {
+    rc = k8s_buf_append(out, "E'", 2);
+    for (size_t i = 0; rc == 0 && i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\'')
             rc = k8s_buf_append(out, "''", 2);
@@ -460,14 +459,11 @@ int quay_sql_literal(struct k8s_buf *out, const char *what, const char *s, size_
             rc = k8s_buf_appendf(out, "\\x%02X", c);
         else
             rc = k8s_buf_append(out, &s[i], 1);
-        if (rc)
-            goto nomem;
     }
-    if ((rc = k8s_buf_append(out, "'", 1)) != 0)
-        goto nomem;
-    goto out;
-nomem:
-    rc = sk_fail(err, K8S_ENOMEM, QUAY_SK_R_NOMEM, "the SQL text exceeds its maximum size");
+    if (rc == 0)
+        rc = k8s_buf_append(out, "'", 1);
+    if (rc)
+        rc = sk_fail(err, K8S_ENOMEM, QUAY_SK_R_NOMEM, "the SQL text exceeds its maximum size");
 out:
     return rc;
 }
@@ -1008,7 +1004,7 @@ int quay_pg_service_from_db_uri(const char *service_name, const char *db_uri, ch
         goto out;
     }
 
-    char header[160];
+    char header[256];
     snprintf(header, sizeof(header),
              "# libpq service file rendered by quay-storage-operator from DB_URI.\n"
              "# It holds a password: keep it in a Secret.\n[%s]\n",

@@ -265,6 +265,8 @@ static void test_pem_parses_back_to_the_same_key(void **state)
     assert_int_equal(quay_servicekey_generate(&k, &err), 0);
 
     assert_int_equal(quay_servicekey_from_pem(k->pem, k->pem_len, &back, &err), 0);
+    /* Success leaves no stale error for the thread's next OpenSSL user. */
+    assert_int_equal(ERR_peek_error(), 0);
     assert_string_equal(back->kid, k->kid);
     assert_string_equal(back->jwk, k->jwk);
     assert_int_equal(back->pem_len, k->pem_len);
