@@ -1,0 +1,1204 @@
+/*
+ * Tests of the composer (quay/quay_composer.c) and its targets
+ * (quay_target_quayregistry.c, quay_target_standalone.c) against the API
+ * simulator with the real QuayRegistry CRD.
+ *
+ * Most cases switch the simulator's Quay Operator stand-in and Deployment
+ * controller off and play their part precisely (`operator_reconcile`: the
+ * rendered `<registry>-quay-config-secret-<n>` Secret, the quay-app
+ * Deployment mounting it, status.observedGeneration; `rollout`: Deployment
+ * status), so each assertion is about the composer alone:
+ *   - switch to a rendered bundle, wait for the rollout, confirm; window off
+ *     points back at the ORIGINAL Secret with the spec equal to before, the
+ *     original's .data sha256 unchanged, and the rendered Secret deleted only
+ *     after the confirmation;
+ *   - ScaleDown overrides set and restored exactly (absent components stay
+ *     absent; present ones come back verbatim); unmanaged components are left
+ *     alone; what the Quay Operator would refuse is refused;
+ *   - window on -> cutover of the base under it -> window off keeps the
+ *     cut-over storage;
+ *   - an external change is reported and not fought; the user's own change
+ *     while nothing of ours is in effect is adopted;
+ *   - kill safety: a step stopped after the intent, or after the patch,
+ *     converges on the next with exactly one rendered Secret and no second
+ *     patch;
+ *   - StandaloneQuay: backup, in-place edit, restart annotation, ScaleDown
+ *     with the replicas restored exactly, restore;
+ *   - restore (QuayRegistry): spec and original back, refused when the
+ *     original's data changed unless forced.
+ * The last case runs with the stand-in and the Deployment controller on, when
+ * they are built (it skips with a message while they are placeholders).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "k8s_client.h"
+#include "k8s_config.h"
+#include "k8s_patch.h"
+#include "kubesim_harness.h"
+#include "quay_bundle.h"
+#include "quay_composer.h"
+
+static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
+static const struct k8s_resource NAMESPACES = {"", "v1", "namespaces", 0};
+static const struct k8s_resource DEPLOYMENTS = {"apps", "v1", "deployments", 1};
+static const struct k8s_resource QRS = {"quay.redhat.com", "v1", "quayregistries", 1};
+
+static const char ORIGINAL_CONFIG[] = "SERVER_HOSTNAME: quay.example.com\n"
+                                      "FEATURE_USER_INITIALIZE: true\n"
+                                      "DISTRIBUTED_STORAGE_CONFIG:\n"
+                                      "  default:\n"
+                                      "  - S3Storage\n"
+                                      "  - host: s3.old.example.com\n"
+                                      "    s3_bucket: quay-old\n"
+                                      "    s3_access_key: AKIAOLD\n"
+                                      "    s3_secret_key: old-secret\n"
+                                      "    storage_path: /datastorage/registry\n"
+                                      "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: []\n"
+                                      "DISTRIBUTED_STORAGE_PREFERENCE:\n"
+                                      "- default\n";
+
+static const char CUTOVER_CONFIG[] = "SERVER_HOSTNAME: quay.example.com\n"
+                                     "FEATURE_USER_INITIALIZE: true\n"
+                                     "DISTRIBUTED_STORAGE_CONFIG:\n"
+                                     "  default:\n"
+                                     "  - S3Storage\n"
+                                     "  - host: s3.new.example.com\n"
+                                     "    s3_bucket: quay-new\n"
+                                     "    s3_access_key: AKIANEW\n"
+                                     "    s3_secret_key: new-secret\n"
+                                     "    storage_path: /datastorage/registry\n"
+                                     "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: []\n"
+                                     "DISTRIBUTED_STORAGE_PREFERENCE:\n"
+                                     "- default\n";
+
+struct fixture {
+    struct kubesim *sim;
+    struct k8s_client *c;
+    int cfg_counter; /* names of the fake operator's rendered Secrets */
+};
+
+static struct fixture *F;
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static cJSON *json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static cJSON *json(const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    cJSON *j = cJSON_Parse(buf);
+    if (!j)
+        fail_msg("bad JSON in test: %s", buf);
+    return j;
+}
+
+/* k8s_create with the created object dropped. */
+static int create(const struct k8s_resource *r, const char *ns, const cJSON *o,
+                  struct k8s_error *err)
+{
+    cJSON *out = NULL;
+    int rc = k8s_create(F->c, r, ns, o, NULL, &out, err);
+    cJSON_Delete(out);
+    return rc;
+}
+
+static void make_ns(const char *ns)
+{
+    struct k8s_error err;
+    cJSON *o =
+        json("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
+    assert_int_equal(create(&NAMESPACES, NULL, o, &err), 0);
+    cJSON_Delete(o);
+}
+
+static struct quay_bundle *bundle_of(enum quay_bundle_flavor fl, const char *config_key,
+                                     const char *config, const char *extra_key,
+                                     const char *extra_val)
+{
+    struct k8s_error err;
+    struct quay_bundle *b = quay_bundle_new(fl, config_key);
+    assert_non_null(b);
+    assert_int_equal(quay_bundle_put(b, b->config_key, config, strlen(config), &err), 0);
+    if (extra_key)
+        assert_int_equal(quay_bundle_put(b, extra_key, extra_val, strlen(extra_val), &err), 0);
+    return b;
+}
+
+/* Creates Secret `name` holding `b`; returns its data sha256. */
+static void create_bundle_secret(const char *ns, const char *name, const struct quay_bundle *b,
+                                 char sha[65])
+{
+    struct k8s_error err;
+    cJSON *data = NULL;
+    assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
+    cJSON *o = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                    "\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
+                    name, ns);
+    cJSON_AddItemToObject(o, "data", data);
+    assert_int_equal(create(&SECRETS, ns, o, &err), 0);
+    cJSON_Delete(o);
+    if (sha)
+        quay_bundle_sha256_hex(b, sha);
+}
+
+static void secret_sha(const char *ns, const char *name, enum quay_bundle_flavor fl,
+                       const char *key, char sha[65])
+{
+    struct k8s_error err;
+    cJSON *o = NULL;
+    struct quay_bundle *b = NULL;
+    assert_int_equal(k8s_get(F->c, &SECRETS, ns, name, NULL, &o, &err), 0);
+    assert_int_equal(
+        quay_bundle_from_secret_data(cJSON_GetObjectItem(o, "data"), fl, key, &b, &err), 0);
+    quay_bundle_sha256_hex(b, sha);
+    quay_bundle_free(b);
+    cJSON_Delete(o);
+}
+
+static struct quay_bundle *secret_bundle(const char *ns, const char *name)
+{
+    struct k8s_error err;
+    cJSON *o = NULL;
+    struct quay_bundle *b = NULL;
+    assert_int_equal(k8s_get(F->c, &SECRETS, ns, name, NULL, &o, &err), 0);
+    assert_int_equal(quay_bundle_from_secret_data(cJSON_GetObjectItem(o, "data"),
+                                                  QUAY_BUNDLE_OPERATOR, NULL, &b, &err),
+                     0);
+    cJSON_Delete(o);
+    return b;
+}
+
+static int secret_exists(const char *ns, const char *name)
+{
+    struct k8s_error err;
+    cJSON *o = NULL;
+    int rc = k8s_get(F->c, &SECRETS, ns, name, NULL, &o, &err);
+    cJSON_Delete(o);
+    assert_true(rc == 0 || rc == K8S_ENOTFOUND);
+    return rc == 0;
+}
+
+/* Our Secrets of one role in a namespace. */
+static int count_role(const char *ns, const char *role)
+{
+    struct k8s_error err;
+    cJSON *list = NULL, *it;
+    int n = 0;
+    struct k8s_opts o = {.label_selector = QUAY_LABEL_MANAGED_BY "=" QUAY_MANAGED_BY};
+    assert_int_equal(k8s_list(F->c, &SECRETS, ns, &o, &list, &err), 0);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(list, "items")) n += quay_secret_has_role(it, role);
+    cJSON_Delete(list);
+    return n;
+}
+
+static cJSON *get_obj(const struct k8s_resource *r, const char *ns, const char *name)
+{
+    struct k8s_error err;
+    cJSON *o = NULL;
+    assert_int_equal(k8s_get(F->c, r, ns, name, NULL, &o, &err), 0);
+    return o;
+}
+
+static const cJSON *spec_of(const cJSON *o)
+{
+    return cJSON_GetObjectItem(o, "spec");
+}
+
+static double num(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItem(o, a);
+    if (b)
+        x = cJSON_GetObjectItem(x, b);
+    return cJSON_IsNumber(x) ? x->valuedouble : -1;
+}
+
+static void create_qr(const char *ns, const char *name, const char *bundle,
+                      const char *components_json)
+{
+    struct k8s_error err;
+    cJSON *o = json("{\"apiVersion\":\"quay.redhat.com/v1\",\"kind\":\"QuayRegistry\","
+                    "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+                    "\"spec\":{\"configBundleSecret\":\"%s\"}}",
+                    name, ns, bundle);
+    if (components_json)
+        cJSON_AddItemToObject(cJSON_GetObjectItem(o, "spec"), "components",
+                              cJSON_Parse(components_json));
+    assert_int_equal(create(&QRS, ns, o, &err), 0);
+    cJSON_Delete(o);
+}
+
+static void merge_patch(const struct k8s_resource *r, const char *ns, const char *name,
+                        const char *sub, cJSON *patch, cJSON **out)
+{
+    struct k8s_error err;
+    struct k8s_opts o = {.subresource = sub};
+    cJSON *res = NULL;
+    int rc = k8s_patch(F->c, r, ns, name, K8S_PATCH_MERGE, patch, &o, &res, &err);
+    if (rc)
+        fail_msg("patch %s/%s: %s", ns, name, err.message);
+    cJSON_Delete(patch);
+    if (out)
+        *out = res;
+    else
+        cJSON_Delete(res);
+}
+
+/* Deployment status as the Deployment controller writes it once a rollout
+ * of `replicas` completed. */
+static void rollout(const char *ns, const char *name)
+{
+    cJSON *d = get_obj(&DEPLOYMENTS, ns, name);
+    double gen = num(d, "metadata", "generation");
+    double r = num(d, "spec", "replicas");
+    if (r < 0)
+        r = 1;
+    cJSON_Delete(d);
+    merge_patch(
+        &DEPLOYMENTS, ns, name, "status",
+        json("{\"status\":{\"observedGeneration\":%.0f,\"replicas\":%.0f,"
+             "\"updatedReplicas\":%.0f,\"readyReplicas\":%.0f,\"availableReplicas\":%.0f,"
+             "\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"},{\"type\":"
+             "\"Progressing\",\"status\":\"True\",\"reason\":\"NewReplicaSetAvailable\"}]}}",
+             gen, r, r, r, r),
+        NULL);
+}
+
+static void ensure_deployment(const char *ns, const char *name, double replicas,
+                              const char *config_secret)
+{
+    struct k8s_error err;
+    char vol[512] = "";
+    if (config_secret)
+        snprintf(vol, sizeof(vol),
+                 ",\"volumes\":[{\"name\":\"configvolume\",\"secret\":{\"secretName\":\"%s\"}}]",
+                 config_secret);
+    cJSON *o = NULL;
+    int rc = k8s_get(F->c, &DEPLOYMENTS, ns, name, NULL, &o, &err);
+    cJSON_Delete(o);
+    if (rc == K8S_ENOTFOUND) {
+        o = json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+                 "\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%.0f,\"selector\":{"
+                 "\"matchLabels\":{\"app\":\"%s\"}},\"template\":{\"metadata\":{\"labels\":{"
+                 "\"app\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"quay\"}]"
+                 "%s}}}}",
+                 name, ns, replicas, name, name, vol);
+        assert_int_equal(create(&DEPLOYMENTS, ns, o, &err), 0);
+        cJSON_Delete(o);
+    } else {
+        assert_int_equal(rc, 0);
+        merge_patch(&DEPLOYMENTS, ns, name, NULL,
+                    json("{\"spec\":{\"replicas\":%.0f,\"template\":{\"spec\":{\"containers\":[{"
+                         "\"name\":\"c\",\"image\":\"quay\"}]%s}}}}",
+                         replicas, vol),
+                    NULL);
+    }
+}
+
+static double override_replicas(const cJSON *components, const char *kind, double def)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, components)
+    {
+        const char *k = cJSON_GetStringValue(cJSON_GetObjectItem(c, "kind"));
+        if (k && strcmp(k, kind) == 0) {
+            const cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "overrides"), "replicas");
+            if (cJSON_IsNumber(r))
+                return r->valuedouble;
+        }
+    }
+    return def;
+}
+
+/*
+ * Plays the Quay Operator for one reconcile: renders the referenced bundle
+ * into `<name>-quay-config-secret-<n>` (data copied: what the composer
+ * compares survives), points `<name>-quay-app` (and mirror, clair when
+ * `extra`) at it with the replicas overrides, completes their rollouts and
+ * writes status.observedGeneration.
+ */
+static void operator_reconcile(const char *ns, const char *name, int extra)
+{
+    struct k8s_error err;
+    char cfg[128];
+    cJSON *qr = get_obj(&QRS, ns, name);
+    const char *bundle =
+        cJSON_GetStringValue(cJSON_GetObjectItem(spec_of(qr), "configBundleSecret"));
+    const cJSON *comps = cJSON_GetObjectItem(spec_of(qr), "components");
+    cJSON *src = get_obj(&SECRETS, ns, bundle);
+    snprintf(cfg, sizeof(cfg), "%s-quay-config-secret-%d", name, ++F->cfg_counter);
+    cJSON *o = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                    "\"namespace\":\"%s\"}}",
+                    cfg, ns);
+    cJSON_AddItemToObject(o, "data", cJSON_Duplicate(cJSON_GetObjectItem(src, "data"), 1));
+    assert_int_equal(create(&SECRETS, ns, o, &err), 0);
+    cJSON_Delete(o);
+    cJSON_Delete(src);
+    char dep[128];
+    snprintf(dep, sizeof(dep), "%s-quay-app", name);
+    ensure_deployment(ns, dep, override_replicas(comps, "quay", 2), cfg);
+    rollout(ns, dep);
+    if (extra) {
+        snprintf(dep, sizeof(dep), "%s-quay-mirror", name);
+        ensure_deployment(ns, dep, override_replicas(comps, "mirror", 2), cfg);
+        rollout(ns, dep);
+        snprintf(dep, sizeof(dep), "%s-clair-app", name);
+        ensure_deployment(ns, dep, override_replicas(comps, "clair", 2), NULL);
+        rollout(ns, dep);
+    }
+    double gen = num(qr, "metadata", "generation");
+    cJSON_Delete(qr);
+    merge_patch(&QRS, ns, name, "status", json("{\"status\":{\"observedGeneration\":%.0f}}", gen),
+                NULL);
+}
+
+static void step_expect(const struct quay_target_ref *t, enum quay_phase want,
+                        struct quay_step_result *res)
+{
+    struct k8s_error err;
+    int rc = quay_composer_step(F->c, t, NULL, res, &err);
+    if (rc)
+        fail_msg("step: %s (%s)", err.message, k8s_err_name(rc));
+    if (res->phase != want)
+        fail_msg("step: phase %s (%s: %s), want %s", quay_phase_name(res->phase), res->reason,
+                 res->message, quay_phase_name(want));
+}
+
+static struct quay_target_ref qr_ref(const char *ns, const char *name)
+{
+    struct quay_target_ref t;
+    struct k8s_error err;
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_QUAYREGISTRY, ns, name, &err), 0);
+    return t;
+}
+
+static void set_overlay(const struct quay_target_ref *t, struct quay_overlay *o)
+{
+    struct k8s_error err;
+    assert_non_null(o);
+    int rc = quay_composer_set_overlay(F->c, t, o, &err);
+    if (rc)
+        fail_msg("set_overlay: %s", err.message);
+    quay_overlay_free(o);
+}
+
+static void remove_overlay(const struct quay_target_ref *t, const char *window)
+{
+    struct k8s_error err;
+    int removed = 0;
+    assert_int_equal(quay_composer_remove_overlay(F->c, t, window, &removed, &err), 0);
+    assert_true(removed);
+}
+
+/* The value of a config key in a bundle ("" when absent), as YAML text. */
+static int has_true(const struct quay_bundle *b, const char *key)
+{
+    struct k8s_error err;
+    int v = 0, present = 0;
+    assert_int_equal(quay_bundle_get_bool(b, key, &v, &present, &err), 0);
+    return present && v;
+}
+
+static void storage_host(const struct quay_bundle *b, char *out, size_t cap)
+{
+    struct k8s_error err;
+    struct quay_location *loc = NULL;
+    assert_int_equal(quay_bundle_get_location(b, "default", &loc, &err), 0);
+    struct quay_yaml_node *h = quay_yaml_map_get(loc->params, "host");
+    assert_non_null(h);
+    snprintf(out, cap, "%s", h->value);
+    quay_location_free(loc);
+}
+
+/* ---- QuayRegistry ------------------------------------------------------------------ */
+
+/* Overlay on -> rendered Secret, confirmed only after the operator rolled
+ * it out; overlay off -> the original again, spec as before, rendered
+ * Secret removed after that confirmation. */
+static void test_switch_confirm_and_back(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    char osha[65], now[65];
+    const char *ns = "switch";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "reg-config-bundle", b, osha);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "reg-config-bundle", NULL);
+    operator_reconcile(ns, "reg", 0);
+    cJSON *before = get_obj(&QRS, ns, "reg");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    /* Nothing to do yet: confirmed as is, no rendered Secret. */
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_string_equal(res.applied_name, "reg-config-bundle");
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 0);
+
+    set_overlay(&t, quay_overlay_disable_pushes_new("win-1", 1000, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_int_equal(res.effective_mode, QUAY_MODE_DISABLE_PUSHES);
+    assert_string_equal(res.mode_window, "win-1");
+    char rendered[QUAY_NAME_MAX + 1];
+    snprintf(rendered, sizeof(rendered), "%s", res.applied_name);
+    assert_int_equal(strncmp(rendered, "reg-qso-", 8), 0);
+
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(spec_of(qr), "configBundleSecret")), rendered);
+    assert_false(cJSON_HasObjectItem(spec_of(qr), "components"));
+    cJSON_Delete(qr);
+    cJSON *rs = get_obj(&SECRETS, ns, rendered);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rs, "immutable")));
+    assert_true(quay_secret_has_role(rs, QUAY_ROLE_RENDERED));
+    cJSON_Delete(rs);
+    struct quay_bundle *rb = secret_bundle(ns, rendered);
+    assert_true(has_true(rb, QUAY_KEY_DISABLE_PUSHES));
+    quay_bundle_free(rb);
+
+    /* Not confirmed while the Quay Operator has not rolled it out. */
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    assert_non_null(strstr(res.message, "observe generation"));
+    /* The operator observed the generation but quay-app still mounts the
+     * old render: still not confirmed (Available would prove nothing). */
+    cJSON *q = get_obj(&QRS, ns, "reg");
+    merge_patch(&QRS, ns, "reg", "status",
+                json("{\"status\":{\"observedGeneration\":%.0f,\"conditions\":[{\"type\":"
+                     "\"Available\",\"status\":\"True\"}]}}",
+                     num(q, "metadata", "generation")),
+                NULL);
+    cJSON_Delete(q);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    assert_non_null(strstr(res.message, "DISABLE_PUSHES differs"));
+    operator_reconcile(ns, "reg", 0);
+    /* ... nor while its rollout runs. */
+    merge_patch(&DEPLOYMENTS, ns, "reg-quay-app", "status",
+                json("{\"status\":{\"updatedReplicas\":1}}"), NULL);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    assert_non_null(strstr(res.message, "rollout"));
+    rollout(ns, "reg-quay-app");
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    /* Idempotent: nothing more happens. */
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 1);
+
+    /* Window off: back to the original Secret; the rendered one stays until
+     * the rollout of the original is confirmed. */
+    remove_overlay(&t, "win-1");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_string_equal(res.applied_name, "reg-config-bundle");
+    assert_int_equal(res.effective_mode, QUAY_MODE_NONE);
+    assert_true(secret_exists(ns, rendered));
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_int_equal(res.cleaned, 1);
+    assert_false(secret_exists(ns, rendered));
+
+    cJSON *after = get_obj(&QRS, ns, "reg");
+    assert_true(k8s_json_equal(spec_of(before), spec_of(after)));
+    secret_sha(ns, "reg-config-bundle", QUAY_BUNDLE_OPERATOR, NULL, now);
+    assert_string_equal(now, osha);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+}
+
+/* ScaleDown overrides, set and restored exactly, for absent and present
+ * spec.components. */
+static void scale_down_case(const char *ns, const char *components_json)
+{
+    struct k8s_error err;
+    struct quay_step_result res;
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", components_json);
+    operator_reconcile(ns, "reg", 1);
+    cJSON *before = get_obj(&QRS, ns, "reg");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    set_overlay(&t, quay_overlay_scale_down_new("backup", 10, QUAY_COMPONENTS_DEFAULT, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_int_equal(res.effective_mode, QUAY_MODE_SCALE_DOWN);
+    /* No config edit: the original Secret stays referenced. */
+    assert_string_equal(res.applied_name, "bundle");
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 0);
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    const cJSON *comps = cJSON_GetObjectItem(spec_of(qr), "components");
+    assert_true(cJSON_IsArray(comps));
+    const cJSON *c;
+    int hpa = 0;
+    cJSON_ArrayForEach(c, comps)
+    {
+        const char *k = cJSON_GetStringValue(cJSON_GetObjectItem(c, "kind"));
+        if (strcmp(k, "horizontalpodautoscaler") == 0) {
+            hpa = 1;
+            assert_true(cJSON_IsFalse(cJSON_GetObjectItem(c, "managed")));
+        }
+    }
+    assert_true(hpa);
+    assert_int_equal(override_replicas(comps, "quay", -1), 0);
+    assert_int_equal(override_replicas(comps, "mirror", -1), 0);
+    cJSON_Delete(qr);
+
+    /* Confirmed only once the Deployments are at 0. */
+    cJSON *q = get_obj(&QRS, ns, "reg");
+    merge_patch(
+        &QRS, ns, "reg", "status",
+        json("{\"status\":{\"observedGeneration\":%.0f}}", num(q, "metadata", "generation")), NULL);
+    cJSON_Delete(q);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    operator_reconcile(ns, "reg", 1);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    cJSON *d = get_obj(&DEPLOYMENTS, ns, "reg-quay-app");
+    assert_int_equal(num(d, "spec", "replicas"), 0);
+    cJSON_Delete(d);
+
+    remove_overlay(&t, "backup");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    cJSON *after = get_obj(&QRS, ns, "reg");
+    /* Exactly as before: absent stays absent, present comes back verbatim. */
+    assert_true(k8s_json_equal(spec_of(before), spec_of(after)));
+    assert_int_equal(cJSON_HasObjectItem(spec_of(after), "components"), components_json != NULL);
+    cJSON_Delete(after);
+    operator_reconcile(ns, "reg", 1);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    cJSON_Delete(before);
+}
+
+static void test_scale_down_components_absent(void **state)
+{
+    (void)state;
+    scale_down_case("sd-absent", NULL);
+}
+
+static void test_scale_down_components_present(void **state)
+{
+    (void)state;
+    scale_down_case("sd-present",
+                    "[{\"kind\":\"horizontalpodautoscaler\",\"managed\":true},"
+                    "{\"kind\":\"quay\",\"managed\":true,\"overrides\":{\"env\":[{\"name\":"
+                    "\"DEBUGLOG\",\"value\":\"true\"}]}},"
+                    "{\"kind\":\"clair\",\"managed\":false},"
+                    "{\"kind\":\"mirror\",\"managed\":true},"
+                    "{\"kind\":\"objectstorage\",\"managed\":false}]");
+}
+
+/* Unmanaged clair is left alone; env overrides stay; what the operator
+ * would refuse is refused before the registry is touched. */
+static void test_scale_down_details_and_refusal(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    const char *ns = "sd-detail";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    create_bundle_secret(ns, "bundle2", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle",
+              "[{\"kind\":\"quay\",\"managed\":true,\"overrides\":{\"env\":[{\"name\":\"A\","
+              "\"value\":\"1\"}]}},{\"kind\":\"clair\",\"managed\":false}]");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+    set_overlay(&t, quay_overlay_scale_down_new("w", 10, QUAY_COMPONENTS_DEFAULT, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    const cJSON *comps = cJSON_GetObjectItem(spec_of(qr), "components"), *c;
+    cJSON_ArrayForEach(c, comps)
+    {
+        const char *k = cJSON_GetStringValue(cJSON_GetObjectItem(c, "kind"));
+        if (strcmp(k, "clair") == 0)
+            assert_false(cJSON_HasObjectItem(c, "overrides"));
+        if (strcmp(k, "quay") == 0)
+            assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "overrides"), "env"));
+    }
+    cJSON_Delete(qr);
+
+    /* Components outside the ScaleDown keep their own overrides (mirror's
+     * replicas 3), which the Quay Operator accepts once the HPA is
+     * unmanaged, as the ScaleDown makes it. */
+    create_qr(ns, "other", "bundle2",
+              "[{\"kind\":\"mirror\",\"managed\":true,\"overrides\":{\"replicas\":3}}]");
+    struct quay_target_ref tb = qr_ref(ns, "other");
+    set_overlay(&tb, quay_overlay_scale_down_new("w", 10, QUAY_COMPONENT_QUAY, &err));
+    step_expect(&tb, QUAY_PHASE_APPLIED, &res);
+    cJSON *o = get_obj(&QRS, ns, "other");
+    const cJSON *oc = cJSON_GetObjectItem(spec_of(o), "components");
+    assert_int_equal(override_replicas(oc, "mirror", -1), 3);
+    assert_int_equal(override_replicas(oc, "quay", -1), 0);
+    cJSON_Delete(o);
+}
+
+/* What the Quay Operator would block is refused before the registry is
+ * touched (the CRD's CEL rule stops such specs on servers >= 1.25, so this
+ * runs the target's desire() directly, as for an older server). */
+static void test_scale_down_refuses_what_the_operator_blocks(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_state *s = quay_state_new(QUAY_TARGET_QUAYREGISTRY, "ns", "reg", "u");
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    struct quay_overlay *o = quay_overlay_scale_down_new("w", 1, QUAY_COMPONENTS_DEFAULT, &err);
+    const struct quay_overlay *ov[] = {o};
+    struct quay_render r;
+    struct quay_state_config d;
+    struct quay_confirm refusal;
+    struct quay_target_view v;
+    struct quay_target_ref t = qr_ref("ns", "reg");
+    memset(&d, 0, sizeof(d));
+    memset(&refusal, 0, sizeof(refusal));
+    memset(&v, 0, sizeof(v));
+    s->original.present = 1;
+    snprintf(s->original.name, sizeof(s->original.name), "bundle");
+    quay_bundle_sha256_hex(b, s->original.sha);
+    s->original.components =
+        cJSON_Parse("[{\"kind\":\"route\",\"managed\":false,\"overrides\":{\"labels\":{}}}]");
+    assert_int_equal(quay_compose(b, ov, 1, &r, &err), 0);
+    assert_int_equal(quay_target_quayregistry_ops.desire(&t, s, &v, &r, b, b, &d, &refusal, &err),
+                     0);
+    assert_int_equal(refusal.status, QUAY_CONFIRM_BLOCKED);
+    assert_string_equal(refusal.reason, "ComponentOverrideInvalid");
+    assert_non_null(strstr(refusal.message, "route"));
+    quay_state_config_clear(&d);
+    quay_render_clear(&r);
+    quay_overlay_free(o);
+    quay_bundle_free(b);
+    quay_state_free(s);
+}
+
+/* Window on, a cutover of the base under it, window off: the cut-over
+ * storage stays. */
+static void test_cutover_under_window(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    char host[256];
+    const char *ns = "cutover";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", "[{\"kind\":\"objectstorage\",\"managed\":false}]");
+    operator_reconcile(ns, "reg", 0);
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    set_overlay(&t, quay_overlay_disable_pushes_new("mig-ro", 50, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    struct quay_bundle *nb = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, CUTOVER_CONFIG, NULL, NULL);
+    assert_int_equal(quay_composer_set_base(F->c, &t, nb, &err), 0);
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    struct quay_bundle *r1 = secret_bundle(ns, res.applied_name);
+    storage_host(r1, host, sizeof(host));
+    assert_string_equal(host, "s3.new.example.com");
+    assert_true(has_true(r1, QUAY_KEY_DISABLE_PUSHES));
+    quay_bundle_free(r1);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    remove_overlay(&t, "mig-ro");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    /* Not the original: the cut-over base, without the window's edit. */
+    assert_string_not_equal(res.applied_name, "bundle");
+    struct quay_bundle *r2 = secret_bundle(ns, res.applied_name);
+    storage_host(r2, host, sizeof(host));
+    assert_string_equal(host, "s3.new.example.com");
+    assert_false(has_true(r2, QUAY_KEY_DISABLE_PUSHES));
+    char s2[65], snb[65];
+    quay_bundle_sha256_hex(r2, s2);
+    quay_bundle_sha256_hex(nb, snb);
+    assert_string_equal(s2, snb);
+    quay_bundle_free(r2);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    /* One rendered Secret (the one in use), the base, nothing else. */
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 1);
+    assert_int_equal(count_role(ns, QUAY_ROLE_BASE), 1);
+
+    /* Back to the original base: the original Secret is referenced again. */
+    assert_int_equal(quay_composer_set_base(F->c, &t, NULL, &err), 0);
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_string_equal(res.applied_name, "bundle");
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 0);
+    assert_int_equal(count_role(ns, QUAY_ROLE_BASE), 0);
+    quay_bundle_free(nb);
+}
+
+/* A managed objectstorage: windows work, a storage base is refused. */
+static void test_managed_objectstorage(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    const char *ns = "managed-os";
+    make_ns(ns);
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_OPERATOR, NULL, "SERVER_HOSTNAME: quay.example.com\n", NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", "[{\"kind\":\"objectstorage\",\"managed\":true}]");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+    set_overlay(&t, quay_overlay_disable_pushes_new("w", 1, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    struct quay_bundle *nb = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, CUTOVER_CONFIG, NULL, NULL);
+    assert_int_equal(quay_composer_set_base(F->c, &t, nb, &err), K8S_EINVALID);
+    assert_non_null(strstr(err.message, "objectstorage component"));
+    quay_bundle_free(nb);
+
+    /* The effective storage config, as the operator rendered it. */
+    operator_reconcile(ns, "reg", 0);
+    struct quay_bundle *eff = NULL;
+    assert_int_equal(quay_target_effective_bundle(F->c, &t, &eff, &err), 0);
+    assert_true(has_true(eff, QUAY_KEY_DISABLE_PUSHES));
+    quay_bundle_free(eff);
+}
+
+/* Someone else changes the reference: reported, not fought. The user's own
+ * change while nothing of ours is in effect is adopted. */
+static void test_external_change(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    const char *ns = "external";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, CUTOVER_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle-v2", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", NULL);
+    operator_reconcile(ns, "reg", 0);
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    /* Idle: the person's switch to bundle-v2 becomes the original. */
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"),
+                NULL);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    assert_true(res.adopted);
+    assert_string_equal(res.original_name, "bundle-v2");
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    /* A window in effect, then a GitOps self-heal puts "bundle" back. */
+    set_overlay(&t, quay_overlay_disable_pushes_new("w", 1, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle\"}}"),
+                NULL);
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    double gen = num(qr, "metadata", "generation");
+    cJSON_Delete(qr);
+    step_expect(&t, QUAY_PHASE_CHANGED_EXTERNALLY, &res);
+    assert_string_equal(res.reason, QUAY_REASON_CHANGED_EXTERNALLY);
+    assert_non_null(strstr(res.message, "ignoreDifferences"));
+    step_expect(&t, QUAY_PHASE_CHANGED_EXTERNALLY, &res);
+    /* Not fought: the spec is as the other writer left it. */
+    qr = get_obj(&QRS, ns, "reg");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(spec_of(qr), "configBundleSecret")), "bundle");
+    assert_int_equal(num(qr, "metadata", "generation"), gen);
+    cJSON_Delete(qr);
+}
+
+/* A step killed after its intent, or after its patch, converges on the next
+ * step: one rendered Secret, no second patch. */
+static void test_kill_safety(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    struct quay_state *s = NULL;
+    const char *ns = "kill";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", NULL);
+    operator_reconcile(ns, "reg", 0);
+    struct quay_target_ref t = qr_ref(ns, "reg");
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    double gen0 = num(qr, "metadata", "generation");
+    cJSON_Delete(qr);
+
+    /* Killed between "pending written" and "target patched". */
+    set_overlay(&t, quay_overlay_disable_pushes_new("w1", 1, &err));
+    struct quay_step_opts crash = {.crash = QUAY_CRASH_AFTER_PENDING};
+    assert_int_equal(quay_composer_step(F->c, &t, &crash, &res, &err), 0);
+    assert_int_equal(quay_composer_read_state(F->c, &t, &s, &err), 0);
+    assert_true(s->pending.present);
+    char pending_name[QUAY_NAME_MAX + 1];
+    snprintf(pending_name, sizeof(pending_name), "%s", s->pending.name);
+    quay_state_free(s);
+    qr = get_obj(&QRS, ns, "reg");
+    assert_int_equal(num(qr, "metadata", "generation"), gen0);
+    cJSON_Delete(qr);
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_string_equal(res.applied_name, pending_name);
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 1);
+    qr = get_obj(&QRS, ns, "reg");
+    double gen1 = num(qr, "metadata", "generation");
+    assert_true(gen1 > gen0);
+    cJSON_Delete(qr);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    /* Killed between "patched" and "applied recorded". */
+    set_overlay(&t, quay_overlay_scale_down_new("w2", 2, QUAY_COMPONENT_QUAY, &err));
+    crash.crash = QUAY_CRASH_AFTER_APPLY;
+    assert_int_equal(quay_composer_step(F->c, &t, &crash, &res, &err), 0);
+    qr = get_obj(&QRS, ns, "reg");
+    double gen2 = num(qr, "metadata", "generation");
+    assert_true(gen2 > gen1);
+    cJSON_Delete(qr);
+    assert_int_equal(quay_composer_read_state(F->c, &t, &s, &err), 0);
+    assert_true(s->pending.present);
+    quay_state_free(s);
+    /* The next step records what landed and waits: no second patch. */
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    qr = get_obj(&QRS, ns, "reg");
+    assert_int_equal(num(qr, "metadata", "generation"), gen2);
+    cJSON_Delete(qr);
+    assert_int_equal(quay_composer_read_state(F->c, &t, &s, &err), 0);
+    assert_false(s->pending.present);
+    assert_true(s->applied.present);
+    assert_false(s->applied.confirmed);
+    quay_state_free(s);
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 1);
+}
+
+/* restore: original Secret and spec.components back verbatim; refused when
+ * the original changed, unless forced; the operator then stands back. */
+static void test_restore_quayregistry(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    struct quay_restore_report rep;
+    char osha[65], now[65];
+    const char *ns = "restore-qr";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, osha);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", "[{\"kind\":\"quay\",\"managed\":true}]");
+    operator_reconcile(ns, "reg", 0);
+    cJSON *before = get_obj(&QRS, ns, "reg");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), K8S_ENOTFOUND);
+
+    set_overlay(&t, quay_overlay_disable_pushes_new("w1", 1, &err));
+    set_overlay(&t, quay_overlay_scale_down_new("w2", 2, QUAY_COMPONENTS_DEFAULT, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
+    assert_string_equal(rep.original_name, "bundle");
+    assert_string_equal(rep.previous_name, res.applied_name);
+    assert_true(rep.components_restored);
+    assert_int_equal(rep.overlays_kept, 2);
+    cJSON *after = get_obj(&QRS, ns, "reg");
+    assert_true(k8s_json_equal(spec_of(before), spec_of(after)));
+    cJSON_Delete(after);
+    secret_sha(ns, "bundle", QUAY_BUNDLE_OPERATOR, NULL, now);
+    assert_string_equal(now, osha);
+    step_expect(&t, QUAY_PHASE_BLOCKED, &res);
+    assert_string_equal(res.reason, QUAY_REASON_RESTORED);
+    /* Again: idempotent. */
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
+
+    /* The original changed since it was recorded: refused, unless forced. */
+    merge_patch(&SECRETS, ns, "bundle", NULL, json("{\"data\":{\"extra\":\"eA==\"}}"), NULL);
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), K8S_EINVALID);
+    assert_non_null(strstr(err.message, "--force"));
+    assert_int_equal(quay_composer_restore(F->c, &t, 1, "test", &rep, &err), 0);
+    assert_true(rep.forced);
+    cJSON_Delete(before);
+}
+
+/* ---- StandaloneQuay ------------------------------------------------------------------ */
+
+static void sq_rollout_all(const char *ns)
+{
+    rollout(ns, "quay-app");
+    rollout(ns, "quay-mirror");
+}
+
+static void test_standalone(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    struct quay_restore_report rep;
+    char osha[65], now[65];
+    const char *ns = "standalone";
+    make_ns(ns);
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_STANDALONE, "config.yaml", ORIGINAL_CONFIG, "ssl.cert", "CERT");
+    create_bundle_secret(ns, "quay-config", b, osha);
+    quay_bundle_free(b);
+    ensure_deployment(ns, "quay-app", 3, "quay-config");
+    ensure_deployment(ns, "quay-mirror", 1, "quay-config");
+    sq_rollout_all(ns);
+    cJSON *target =
+        json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{"
+             "\"name\":\"quay-config\"},\"deployments\":[\"quay-app\",\"quay-mirror\"]}}");
+    struct quay_target_ref t;
+    assert_int_equal(quay_target_ref_from_json(ns, target, &t, &err), 0);
+    cJSON_Delete(target);
+
+    set_overlay(&t, quay_overlay_disable_pushes_new("dp", 1, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    /* Backup first, with the original data, immutable, never owned. */
+    char backup[QUAY_NAME_MAX + 1];
+    snprintf(backup, sizeof(backup), "quay-config-qso-backup-%.10s", osha);
+    secret_sha(ns, backup, QUAY_BUNDLE_STANDALONE, "config.yaml", now);
+    assert_string_equal(now, osha);
+    cJSON *bo = get_obj(&SECRETS, ns, backup);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(bo, "immutable")));
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(bo, "metadata"), "ownerReferences"));
+    cJSON_Delete(bo);
+    /* Edited in place; the Deployments restart by annotation. */
+    struct quay_bundle *cur = secret_bundle(ns, "quay-config");
+    assert_true(has_true(cur, QUAY_KEY_DISABLE_PUSHES));
+    size_t len;
+    assert_non_null(quay_bundle_get(cur, "ssl.cert", &len));
+    quay_bundle_free(cur);
+    cJSON *d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    const char *ann = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(spec_of(d), "template"), "metadata"),
+            "annotations"),
+        QUAY_ANNOTATION_CONFIG_SHA));
+    assert_non_null(ann);
+    assert_string_equal(ann, res.applied_sha);
+    cJSON_Delete(d);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    sq_rollout_all(ns);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    /* ScaleDown: every Deployment to 0; the replicas come back exactly. */
+    set_overlay(&t, quay_overlay_scale_down_new("sd", 2, QUAY_COMPONENTS_DEFAULT, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    assert_int_equal(num(d, "spec", "replicas"), 0);
+    cJSON_Delete(d);
+    sq_rollout_all(ns);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    remove_overlay(&t, "sd");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    assert_int_equal(num(d, "spec", "replicas"), 3);
+    cJSON_Delete(d);
+    d = get_obj(&DEPLOYMENTS, ns, "quay-mirror");
+    assert_int_equal(num(d, "spec", "replicas"), 1);
+    cJSON_Delete(d);
+    sq_rollout_all(ns);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    struct quay_state *s = NULL;
+    assert_int_equal(quay_composer_read_state(F->c, &t, &s, &err), 0);
+    assert_null(s->scaled_from);
+    quay_state_free(s);
+
+    /* Window off: the original data again. */
+    remove_overlay(&t, "dp");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    secret_sha(ns, "quay-config", QUAY_BUNDLE_STANDALONE, "config.yaml", now);
+    assert_string_equal(now, osha);
+    sq_rollout_all(ns);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    /* A ScaleDown in effect, then the break-glass restore. */
+    set_overlay(&t, quay_overlay_scale_down_new("sd2", 3, QUAY_COMPONENT_QUAY, &err));
+    set_overlay(&t, quay_overlay_disable_pushes_new("dp2", 3, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
+    assert_true(rep.data_restored);
+    assert_int_equal(rep.deployments_scaled, 2);
+    secret_sha(ns, "quay-config", QUAY_BUNDLE_STANDALONE, "config.yaml", now);
+    assert_string_equal(now, osha);
+    d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    assert_int_equal(num(d, "spec", "replicas"), 3);
+    cJSON_Delete(d);
+    step_expect(&t, QUAY_PHASE_BLOCKED, &res);
+    assert_string_equal(res.reason, QUAY_REASON_RESTORED);
+}
+
+/* ---- with the Quay Operator stand-in --------------------------------------------------- */
+
+static int standin_built(void)
+{
+    char *out = NULL;
+    long st = kubesim_admin(F->sim, "GET", "/__admin/workloads", NULL, &out);
+    free(out);
+    /* The stand-in is built once its module answers for itself. */
+    return st == 200 && access(QSO_SOURCE_DIR "/tests/kubesim/sim_quayop_reconcile.c", R_OK) == 0;
+}
+
+static void test_with_quay_operator_standin(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    if (!standin_built()) {
+        fprintf(stderr, "SKIP: the simulator's Quay Operator stand-in is not built yet\n");
+        skip();
+    }
+    const char *ns = "standin";
+    make_ns(ns);
+    char *out = NULL;
+    assert_int_equal(kubesim_admin(F->sim, "POST", "/__admin/workloads",
+                                   "{\"quayOperator\":{\"enabled\":true,\"requeueSeconds\":2},"
+                                   "\"deployments\":{\"enabled\":true,\"rolloutDelayMs\":100},"
+                                   "\"kubelet\":{\"enabled\":true}}",
+                                   &out),
+                     200);
+    free(out);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", "[{\"kind\":\"objectstorage\",\"managed\":false}]");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    /* Wait until the stand-in rolled the registry out. */
+    time_t deadline = time(NULL) + 90;
+    for (;;) {
+        int rc = quay_composer_step(F->c, &t, NULL, &res, &err);
+        assert_int_equal(rc, 0);
+        if (res.phase == QUAY_PHASE_CONFIRMED)
+            break;
+        if (time(NULL) > deadline)
+            fail_msg("never confirmed: %s %s: %s", quay_phase_name(res.phase), res.reason,
+                     res.message);
+        usleep(200 * 1000);
+    }
+
+    const char *windows[] = {"with-dp", "with-sd"};
+    for (int w = 0; w < 2; w++) {
+        set_overlay(
+            &t, w == 0 ? quay_overlay_disable_pushes_new(windows[w], 5, &err)
+                       : quay_overlay_scale_down_new(windows[w], 6, QUAY_COMPONENTS_DEFAULT, &err));
+        deadline = time(NULL) + 90;
+        int applied = 0;
+        for (;;) {
+            assert_int_equal(quay_composer_step(F->c, &t, NULL, &res, &err), 0);
+            applied += res.phase == QUAY_PHASE_APPLIED;
+            if (res.phase == QUAY_PHASE_CONFIRMED)
+                break;
+            if (res.phase == QUAY_PHASE_BLOCKED || res.phase == QUAY_PHASE_CHANGED_EXTERNALLY ||
+                time(NULL) > deadline)
+                fail_msg("window %s: %s %s: %s", windows[w], quay_phase_name(res.phase), res.reason,
+                         res.message);
+            usleep(200 * 1000);
+        }
+        assert_int_equal(applied, 1);
+    }
+    struct quay_bundle *eff = NULL;
+    assert_int_equal(quay_target_effective_bundle(F->c, &t, &eff, &err), 0);
+    assert_true(has_true(eff, QUAY_KEY_DISABLE_PUSHES));
+    quay_bundle_free(eff);
+
+    remove_overlay(&t, "with-sd");
+    remove_overlay(&t, "with-dp");
+    deadline = time(NULL) + 90;
+    for (;;) {
+        assert_int_equal(quay_composer_step(F->c, &t, NULL, &res, &err), 0);
+        if (res.phase == QUAY_PHASE_CONFIRMED)
+            break;
+        if (res.phase == QUAY_PHASE_BLOCKED || time(NULL) > deadline)
+            fail_msg("windows off: %s %s: %s", quay_phase_name(res.phase), res.reason, res.message);
+        usleep(200 * 1000);
+    }
+    assert_string_equal(res.applied_name, "bundle");
+    assert_int_equal(count_role(ns, QUAY_ROLE_RENDERED), 0);
+    eff = NULL;
+    assert_int_equal(quay_target_effective_bundle(F->c, &t, &eff, &err), 0);
+    assert_false(has_true(eff, QUAY_KEY_DISABLE_PUSHES));
+    quay_bundle_free(eff);
+}
+
+/* ---- setup ------------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct kubesim_opts opts = {.exit_after_seconds = 600};
+    struct k8s_config *cfg = NULL;
+    struct k8s_error err;
+    opts.extra_args[0] = "--fixtures";
+    opts.extra_args[1] = QSO_SOURCE_DIR "/tests/fixtures/crds";
+    *state = f;
+    F = f;
+    if (!f || kubesim_start(&opts, &f->sim) != 0)
+        return -1;
+    /* The composer's own behaviour first: the test plays the controllers. */
+    char *out = NULL;
+    long st = kubesim_admin(f->sim, "POST", "/__admin/workloads",
+                            "{\"quayOperator\":{\"enabled\":false},"
+                            "\"deployments\":{\"enabled\":false}}",
+                            &out);
+    free(out);
+    if (st != 200)
+        return -1;
+    if (k8s_config_from_kubeconfig(kubesim_kubeconfig(f->sim), NULL, &cfg, &err) != 0)
+        return -1;
+    cfg->qps = 0;
+    int rc = k8s_client_new(cfg, &f->c, &err);
+    k8s_config_free(cfg);
+    return rc ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f) {
+        k8s_client_free(f->c);
+        kubesim_stop(f->sim);
+        free(f);
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_switch_confirm_and_back),
+        cmocka_unit_test(test_scale_down_components_absent),
+        cmocka_unit_test(test_scale_down_components_present),
+        cmocka_unit_test(test_scale_down_details_and_refusal),
+        cmocka_unit_test(test_scale_down_refuses_what_the_operator_blocks),
+        cmocka_unit_test(test_cutover_under_window),
+        cmocka_unit_test(test_managed_objectstorage),
+        cmocka_unit_test(test_external_change),
+        cmocka_unit_test(test_kill_safety),
+        cmocka_unit_test(test_restore_quayregistry),
+        cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_with_quay_operator_standin),
+    };
+    return cmocka_run_group_tests_name("quay_composer", tests, group_setup, group_teardown);
+}
