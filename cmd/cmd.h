@@ -17,5 +17,6 @@ int cmd_version(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct cmd_entry commands[] = {
     {"version", "print the version and the libraries in use", cmd_version},
     {"copy", "copy a registry's storage to another store (a copy Job's work)", cmd_copy},
     {"verify", "compare two stores: listings, and a sha256 sample of blobs", cmd_verify},
+    {"restore", "put a registry's original configuration back (break-glass)", cmd_restore},
 };
 
 static void usage(FILE *out)

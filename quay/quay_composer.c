@@ -650,6 +650,23 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *t, i
                              quay_target_kind_name(t->kind), t->ns, t->name);
     if (rc)
         return rc;
+    if (t->kind == QUAY_TARGET_STANDALONE && t->ndeployments == 0 && s->ndeployments > 0) {
+        /* The CLI names only the Secret: the record knows the Deployments. */
+        struct quay_target_ref *rt = malloc(sizeof(*rt));
+        if (!rt) {
+            rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
+            goto out;
+        }
+        *rt = *t;
+        rt->ndeployments = s->ndeployments;
+        for (size_t i = 0; i < s->ndeployments; i++)
+            snprintf(rt->deployments[i], sizeof(rt->deployments[i]), "%s", s->deployments[i]);
+        if (s->config_key[0])
+            snprintf(rt->config_key, sizeof(rt->config_key), "%s", s->config_key);
+        rc = restore_once(c, rt, force, by, rep, err);
+        free(rt);
+        goto out;
+    }
     if ((rc = ops->observe(c, t, &v, err)))
         goto out;
     rc = quay__secret_read(c, t->ns, original_secret(t, s), quay_target_flavor(t),

@@ -257,6 +257,18 @@ int quay_state_to_json(const struct quay_state *s, cJSON **out, struct k8s_error
         !add_str(t, "kind", quay_target_kind_name(s->kind)) || !add_str(t, "namespace", s->ns) ||
         !add_str(t, "name", s->name) || !add_str(t, "uid", s->uid))
         goto oom;
+    if (s->ndeployments) {
+        cJSON *deps = cJSON_AddArrayToObject(t, "deployments");
+        if (!deps)
+            goto oom;
+        for (size_t i = 0; i < s->ndeployments; i++) {
+            cJSON *d = cJSON_CreateString(s->deployments[i]);
+            if (!d || !cJSON_AddItemToArray(deps, d)) {
+                cJSON_Delete(d);
+                goto oom;
+            }
+        }
+    }
     if (!(x = config_to_json(&s->original, 0)))
         goto oom;
     cJSON_AddItemToObject(j, "original", x);
@@ -375,6 +387,16 @@ int quay_state_from_json(const cJSON *j, struct quay_state **out, struct k8s_err
     if (!(s = quay_state_new(quay_target_kind_parse(kind), ns, name, uid)))
         return k8s_error_set(err, K8S_ENOMEM, "out of memory");
     s->version = (int)v->valuedouble;
+    const cJSON *deps = cJSON_GetObjectItemCaseSensitive(t, "deployments"), *dep;
+    cJSON_ArrayForEach(dep, deps)
+    {
+        const char *dn = cJSON_GetStringValue(dep);
+        if (!dn || strlen(dn) > QUAY_NAME_MAX || s->ndeployments >= QUAY_STATE_MAX_DEPLOYMENTS) {
+            rc = k8s_error_set(err, K8S_EDECODE, "state record: target.deployments is invalid");
+            goto out;
+        }
+        snprintf(s->deployments[s->ndeployments++], sizeof(s->deployments[0]), "%s", dn);
+    }
 
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "original");
     if ((rc = config_from_json(o, &s->original, "original", err)) ||

@@ -19,7 +19,7 @@
  *   data   state.json, the JSON below.
  *
  *   {"version": 1,
- *    "target":   {"kind", "namespace", "name", "uid"},
+ *    "target":   {"kind", "namespace", "name", "uid", "deployments"?},
  *    "original": {"name", "dataSHA256", "components"?, "backup"?, "configKey"?},
  *    "base":     {"name", "dataSHA256", "original": bool},
  *    "overlays": [quay_overlay_to_json...],
@@ -59,6 +59,8 @@
 #define QUAY_UID_MAX            127
 #define QUAY_RV_MAX             255
 #define QUAY_STATE_MAX_OVERLAYS 64
+/* A StandaloneQuay lists at most this many Deployments (the CRDs' maxItems). */
+#define QUAY_STATE_MAX_DEPLOYMENTS 16
 
 #define QUAY_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 #define QUAY_MANAGED_BY       "quay-storage-operator"
@@ -116,6 +118,9 @@ struct quay_state {
     struct quay_state_config original;
     char backup[QUAY_NAME_MAX + 1];     /* StandaloneQuay: the backup Secret */
     char config_key[QUAY_NAME_MAX + 1]; /* StandaloneQuay: the config file's key */
+    /* StandaloneQuay: its Deployments, so `restore` needs no CR to find them. */
+    char deployments[QUAY_STATE_MAX_DEPLOYMENTS][QUAY_NAME_MAX + 1];
+    size_t ndeployments;
     struct {
         char name[QUAY_NAME_MAX + 1];
         char sha[65];

@@ -30,7 +30,7 @@
 #include "quay_overlay.h"
 #include "quay_state.h"
 
-#define QUAY_TARGET_MAX_DEPLOYMENTS 16
+#define QUAY_TARGET_MAX_DEPLOYMENTS QUAY_STATE_MAX_DEPLOYMENTS
 /* The pod-template annotation that restarts a StandaloneQuay's Deployments. */
 #define QUAY_ANNOTATION_CONFIG_SHA "quaystorage.io/config-sha256"
 

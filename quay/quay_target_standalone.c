@@ -131,6 +131,9 @@ static int sq_adopt(struct k8s_client *c, const struct quay_target_ref *t,
     s->applied.confirmed = 1;
     snprintf(s->backup, sizeof(s->backup), "%s", backup);
     snprintf(s->config_key, sizeof(s->config_key), "%s", t->config_key);
+    s->ndeployments = t->ndeployments;
+    for (size_t i = 0; i < t->ndeployments; i++)
+        snprintf(s->deployments[i], sizeof(s->deployments[i]), "%s", t->deployments[i]);
     snprintf(s->base.name, sizeof(s->base.name), "%s", backup);
     snprintf(s->base.sha, sizeof(s->base.sha), "%s", v->ref_sha);
     s->base.is_original = 1;

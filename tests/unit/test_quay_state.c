@@ -39,6 +39,9 @@ static struct quay_state *sample_state(void)
     snprintf(s->original.name, sizeof(s->original.name), "registry-config-bundle-abcde");
     snprintf(s->original.sha, sizeof(s->original.sha), "%064d", 1);
     s->original.components = cJSON_Parse("[]"); /* present but empty */
+    s->ndeployments = 2;
+    snprintf(s->deployments[0], sizeof(s->deployments[0]), "quay-app");
+    snprintf(s->deployments[1], sizeof(s->deployments[1]), "quay-mirror");
     snprintf(s->base.name, sizeof(s->base.name), "registry-qso-base-0123456789");
     snprintf(s->base.sha, sizeof(s->base.sha), "%064d", 2);
     s->applied.present = 1;
@@ -106,6 +109,8 @@ static void test_json_round_trip_keeps_everything(void **state)
     assert_true(k8s_json_equal(s->scaled_from, back->scaled_from));
     assert_true(back->restored.present);
     assert_string_equal(back->restored.by, "alice");
+    assert_int_equal(back->ndeployments, 2);
+    assert_string_equal(back->deployments[1], "quay-mirror");
 
     /* The overlays, with the ReadOnly key. */
     assert_int_equal(back->noverlays, 3);

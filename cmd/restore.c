@@ -1,0 +1,186 @@
+/*
+ * `quay-storage-operator restore`: the break-glass command (DESIGN.md). Puts
+ * a target's original configuration back from the composer's state record,
+ * without the operator running: QuayRegistry spec.configBundleSecret and
+ * spec.components as they were; StandaloneQuay the backup's data and the
+ * replicas a ScaleDown took. It refuses when the original's data changed
+ * since it was recorded, unless --force. The record is marked restored (its
+ * overlays kept for audit) so a running operator stops changing the target.
+ *
+ * Exit codes: 0 restored, 1 failed, 2 usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "k8s_client.h"
+#include "k8s_config.h"
+#include "quay_composer.h"
+
+struct restore_flags {
+    const char *target;
+    const char *kind;
+    const char *kubeconfig;
+    const char *context;
+    int force;
+};
+
+static void restore_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: quay-storage-operator restore --target NAMESPACE/NAME [flags]\n"
+        "\n"
+        "Puts the target's original configuration back, from the state record\n"
+        "quay-storage-operator keeps for it. Works without the operator running.\n"
+        "\n"
+        "flags:\n"
+        "  --target NS/NAME      the QuayRegistry, or the StandaloneQuay's config Secret\n"
+        "  --kind KIND           QuayRegistry (default) or StandaloneQuay\n"
+        "  --force               restore even if the original's data changed since it\n"
+        "                        was recorded (it is restored as it is now)\n"
+        "  --kubeconfig PATH     kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
+        "  --context NAME        kubeconfig context\n"
+        "\n"
+        "exit: 0 restored, 1 failed, 2 usage\n");
+}
+
+/* 0, 1 for --help, 2 for a usage error (reported). */
+static int parse_flags(int argc, char **argv, struct restore_flags *f)
+{
+    static const char *const valued[] = {"--target", "--kind", "--kubeconfig", "--context", NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *eq, *val;
+        char name[32];
+        size_t n, k;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return 1;
+        if (strcmp(a, "--force") == 0) {
+            f->force = 1;
+            continue;
+        }
+        eq = strchr(a, '=');
+        n = eq ? (size_t)(eq - a) : strlen(a);
+        if (n >= sizeof(name) || strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "restore: unexpected argument \"%s\"\n", a);
+            return 2;
+        }
+        memcpy(name, a, n);
+        name[n] = '\0';
+        for (k = 0; valued[k] && strcmp(valued[k], name) != 0; k++)
+            ;
+        if (!valued[k]) {
+            fprintf(stderr, "restore: unknown flag \"%s\"\n", name);
+            return 2;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            fprintf(stderr, "restore: %s needs a value\n", name);
+            return 2;
+        }
+        if (strcmp(name, "--target") == 0)
+            f->target = val;
+        else if (strcmp(name, "--kind") == 0)
+            f->kind = val;
+        else if (strcmp(name, "--kubeconfig") == 0)
+            f->kubeconfig = val;
+        else
+            f->context = val;
+    }
+    if (!f->target) {
+        fprintf(stderr, "restore: --target NAMESPACE/NAME is required\n");
+        return 2;
+    }
+    return 0;
+}
+
+static void print_report(const struct quay_target_ref *t, const struct quay_restore_report *r)
+{
+    char sname[QUAY_NAME_MAX + 1];
+    if (quay_state_name(t->kind, t->name, sname, sizeof(sname), NULL) != 0)
+        snprintf(sname, sizeof(sname), "(the state record)");
+    printf("restored %s %s/%s to its original configuration\n", quay_target_kind_name(t->kind),
+           t->ns, t->name);
+    if (t->kind == QUAY_TARGET_QUAYREGISTRY) {
+        printf("  spec.configBundleSecret: %s -> %s\n",
+               r->previous_name[0] ? r->previous_name : "(unset)", r->original_name);
+        printf("  spec.components: %s\n", !r->components_restored ? "already as originally"
+                                          : r->components_absent ? "removed (the original had none)"
+                                                                 : "put back verbatim");
+    } else {
+        printf("  config Secret data: %s\n", r->data_restored ? "replaced by the original (from "
+                                                                "the backup)"
+                                                              : "already the original");
+        printf("  Deployments given their replicas back: %zu (all restarted)\n",
+               r->deployments_scaled);
+    }
+    printf("  original data sha256: %s%s\n", r->original_sha,
+           r->forced ? " (recorded; the data had changed since: restored as it is now, --force)"
+                     : " (unchanged since recorded)");
+    printf("  overlays kept in the state record for audit, no longer applied: %zu\n",
+           r->overlays_kept);
+    printf("The operator leaves this target alone until Secret %s/%s is deleted.\n", t->ns, sname);
+}
+
+int cmd_restore(int argc, char **argv)
+{
+    struct restore_flags f = {0};
+    struct quay_target_ref t;
+    struct quay_restore_report rep;
+    struct k8s_config_options co = {0};
+    struct k8s_config *cfg = NULL;
+    struct k8s_client *c = NULL;
+    struct k8s_error err;
+    char ns[QUAY_NS_MAX + 2];
+    int rc = parse_flags(argc, argv, &f);
+    if (rc == 1) {
+        restore_usage(stdout);
+        return 0;
+    }
+    if (rc) {
+        restore_usage(stderr);
+        return 2;
+    }
+    enum quay_target_kind kind = f.kind ? quay_target_kind_parse(f.kind) : QUAY_TARGET_QUAYREGISTRY;
+    if (!kind) {
+        fprintf(stderr, "restore: --kind takes QuayRegistry or StandaloneQuay\n");
+        return 2;
+    }
+    const char *slash = strchr(f.target, '/');
+    if (!slash || (size_t)(slash - f.target) >= sizeof(ns)) {
+        fprintf(stderr, "restore: --target takes NAMESPACE/NAME\n");
+        return 2;
+    }
+    snprintf(ns, sizeof(ns), "%.*s", (int)(slash - f.target), f.target);
+    k8s_error_clear(&err);
+    if (quay_target_ref_init(&t, kind, ns, slash + 1, &err) != 0) {
+        fprintf(stderr, "restore: --target: %s\n", err.message);
+        return 2;
+    }
+
+    co.kubeconfig = f.kubeconfig;
+    co.context = f.context;
+    if (k8s_config_load(&co, &cfg, &err) != 0) {
+        fprintf(stderr, "restore: cannot load the client configuration: %s\n", err.message);
+        return 1;
+    }
+    rc = k8s_client_new(cfg, &c, &err);
+    k8s_config_free(cfg);
+    if (rc) {
+        fprintf(stderr, "restore: %s\n", err.message);
+        return 1;
+    }
+    rc = quay_composer_restore(c, &t, f.force, "quay-storage-operator restore", &rep, &err);
+    k8s_client_free(c);
+    if (rc) {
+        fprintf(stderr, "restore: %s %s/%s: %s\n", quay_target_kind_name(kind), t.ns, t.name,
+                err.message);
+        return 1;
+    }
+    print_report(&t, &rep);
+    return 0;
+}
