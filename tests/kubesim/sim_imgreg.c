@@ -44,16 +44,15 @@
  *
  * Simplified: no cloud calls — storage always "exists" (a missing bucket or
  * container name is generated and reported as created); gcs, azure, ibmcos and
- * oss render their env and conditions approximately; no Service, Route,
- * node-ca DaemonSet, image pruner, CA ConfigMaps or RBAC objects; the
- * namespace gets the SCC supplemental-groups annotation OpenShift's namespace
- * controller would add (the pods' fsGroup comes from it); spec.proxy is
- * honoured but the cluster Proxy object is not consulted; a sync runs every
- * tick instead of on informer events.
+ * oss render their env and conditions approximately; S3's cloudFront and
+ * trustedCA and the Infrastructure object's region/endpoint defaults are not
+ * modelled; no Service, Route, node-ca DaemonSet, image pruner, CA
+ * ConfigMaps or RBAC objects; the namespace gets the SCC supplemental-groups annotation OpenShift's
+ * namespace controller would add (the pods' fsGroup comes from it); spec.proxy is honoured but the
+ * cluster Proxy object is not consulted; a sync runs every tick instead of on informer events.
  */
 #include "sim_imgreg.h"
 
-#include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
