@@ -674,7 +674,9 @@ static void cleanup_previous(struct rec *r, const char *rendered)
         sim_strlcpy(names[n++], nm, sizeof(names[0]));
     }
     for (size_t i = 0; i < n; i++) {
-        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", r->ns, names[i]);
+        if (snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", r->ns, names[i]) >=
+            (int)sizeof(path))
+            continue;
         if (qop_call(r->srv, "DELETE", path, NULL, NULL) != 200)
             qop_log(r->srv, r->ns, r->name, "failed to delete previous config bundle secret");
     }

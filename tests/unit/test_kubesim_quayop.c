@@ -7,8 +7,9 @@
  * ComponentOverrideInvalid, ObjectStorageComponentDependencyError); an empty
  * configBundleSecret gets one; extra_ca_cert_* keys land in the CA Secret; and
  * the misbehaviour switches (failRollout, staleAvailable,
- * omitObservedGeneration). Each test runs its own simulator; waiting for the
- * asynchronous controllers is polling with a generous deadline.
+ * omitObservedGeneration); deletion waits only for the operator's finalizer.
+ * Each test runs its own simulator; waiting for the asynchronous controllers
+ * is polling with a generous deadline.
  */
 #include <cjson/cJSON.h>
 #include <setjmp.h>
@@ -790,6 +791,27 @@ static void test_omit_observed_generation(void **state)
     cJSON_Delete(qr);
 }
 
+static void test_delete_removes_the_finalizer(void **state)
+{
+    struct kubesim *sim = *state;
+    int gone = 0;
+    configure(sim, "{\"quayOperator\":{\"retrySeconds\":1}}");
+    make_bundle(sim, "b1", "quay.example.com", NULL);
+    make_registry(sim, "reg", "b1", UNMANAGED_INFRA);
+    cJSON_Delete(wait_registry(sim, "reg", p_reconciled, NULL, "the finalizer added"));
+    send_ok(sim, "DELETE", NS_PATH "/reg", NULL, NULL, 200);
+    /* The operator lets go of it; the garbage collector takes what it owned. */
+    for (int waited = 0; waited < WAIT_MS && !gone; waited += POLL_MS) {
+        cJSON *qr = registry(sim, "reg"), *dep = deployment(sim, "reg-quay-app");
+        gone = !qr && !dep;
+        cJSON_Delete(qr);
+        cJSON_Delete(dep);
+        if (!gone)
+            usleep(POLL_MS * 1000);
+    }
+    assert_true(gone);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fail_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_available, setup, teardown),
         cmocka_unit_test_setup_teardown(test_omit_observed_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_removes_the_finalizer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
