@@ -262,10 +262,16 @@ void sim_quayop_tick(struct sim_server *srv, struct sim_quayop *m)
     long status_ms = sim_wl_int(srv, 1000, "quayOperator", "statusIntervalMs", NULL);
 
     /* The collection changes under our own writes: work from a copy. */
-    snaps = calloc(QOP_MAX_REGISTRIES, sizeof(*snaps));
-    if (!snaps)
-        return;
-    ns = snapshot(srv, snaps, QOP_MAX_REGISTRIES);
+    {
+        struct sim_coll *c = sim_store_coll(srv->store, QOP_GROUP, "quayregistries", 0);
+        size_t want = c ? c->n : 0;
+        if (want > QOP_MAX_REGISTRIES)
+            want = QOP_MAX_REGISTRIES;
+        snaps = calloc(want ? want : 1, sizeof(*snaps));
+        if (!snaps)
+            return;
+        ns = snapshot(srv, snaps, want);
+    }
     for (size_t i = 0; i < m->n; i++)
         m->v[i].present = 0;
     for (size_t i = 0; i < ns; i++) {
