@@ -19,6 +19,7 @@
 #include "sim_discovery.h"
 #include "sim_kind.h"
 #include "sim_openapi.h"
+#include "sim_pod_log.h"
 #include "sim_select.h"
 #include "sim_server.h"
 #include "sim_util.h"
@@ -567,6 +568,10 @@ void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct 
         (k->namespaced && !*ri.ns && *ri.name)) {
         sim_err_no_route(&e);
         sim_respond_err(resp, &e);
+    } else if (!*ri.group && strcmp(ri.resource, "pods") == 0 &&
+               strcmp(ri.subresource, "log") == 0) {
+        /* The kubelet's part of the API: served from the container log files. */
+        sim_pod_log_serve(srv, req, &ri, resp);
     } else {
         sim_verbs_serve(srv, k, req, &ri, resp);
     }

@@ -401,8 +401,14 @@ static int on_writable(struct pss *p)
         }
         return finish(p);
     }
+    /* A stream must also come back while lws still holds part of what it
+     * was given: lws 4.1.6 sends that rest only on a writable callback, so
+     * an event written whole but taken in part (seen on h2: a 4.8 KiB write
+     * of two events, the second held until the next bookmark 5 s later)
+     * would otherwise wait for the next event. */
     if (p->resp.body.len > p->out_off ||
-        (p->stream && (p->stream_over || p->stream->ops->ready(p->stream->impl))))
+        (p->stream && (p->stream_over || lws_send_pipe_choked(p->wsi) ||
+                       p->stream->ops->ready(p->stream->impl))))
         lws_callback_on_writable(p->wsi);
     return 0;
 }

@@ -848,6 +848,14 @@ fail:
 
 /* ---- update / patch ---- */
 
+/* An object in graceful deletion (a pod waiting for its kubelet): an update
+ * of it is only an update (ShouldDeleteDuringUpdate needs a grace of 0). */
+static int graceful_pending(const cJSON *meta)
+{
+    const cJSON *g = sim_jget(meta, "deletionGracePeriodSeconds", NULL);
+    return cJSON_IsNumber(g) && g->valuedouble > 0;
+}
+
 /* Replaces a stored object's content without an event: the state a deletion
  * reports when an update removed the last finalizer (the real registry
  * deletes instead of writing, so watchers see only DELETED). */
@@ -1000,7 +1008,7 @@ static void update_common(struct ctx *c, const cJSON *cur, cJSON *obj, int statu
         return;
     }
     if (sim_jget(meta, "deletionTimestamp", NULL) &&
-        cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) == 0 &&
+        cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) == 0 && !graceful_pending(meta) &&
         !(!*c->k->group && strcmp(c->k->resource, "namespaces") == 0 &&
           cJSON_GetArraySize(sim_jget(obj, "spec", "finalizers", NULL)) > 0)) {
         /* The last finalizer is gone: the object goes now. */
@@ -1298,7 +1306,33 @@ struct del_opts {
     const char *pre_uid;
     const char *pre_rv;
     int dry_run;
+    int grace_set; /* gracePeriodSeconds was given */
+    long grace;
 };
+
+/*
+ * A pod's deletion grace period as podStrategy.CheckGracefulDelete decides
+ * it: the one asked for, else spec.terminationGracePeriodSeconds; 0 for a pod
+ * never bound to a node or already finished (no kubelet will confirm those).
+ * -1 for every other kind (deleted at once, or held by finalizers).
+ */
+static long pod_grace(const struct sim_kind *k, const cJSON *pod, const struct del_opts *d)
+{
+    const cJSON *t = sim_jget(pod, "spec", "terminationGracePeriodSeconds", NULL);
+    const char *node = sim_jstr(pod, "spec", "nodeName", NULL);
+    const char *phase = sim_jstr(pod, "status", "phase", NULL);
+    long period = 0;
+    if (*k->group || strcmp(k->resource, "pods") != 0)
+        return -1;
+    if (d->grace_set)
+        period = d->grace;
+    else if (cJSON_IsNumber(t))
+        period = (long)t->valuedouble;
+    if (!node || !*node || (phase && (strcmp(phase, "Succeeded") == 0 ||
+                                      strcmp(phase, "Failed") == 0)))
+        period = 0;
+    return period < 0 ? 0 : period;
+}
 
 /*
  * Deletes one object: *out receives the object as it is after the call (with
@@ -1313,6 +1347,7 @@ static int delete_obj(struct sim_server *srv, const struct sim_kind *k, struct s
     cJSON *obj, *meta, *fins;
     int is_ns = !*k->group && strcmp(k->resource, "namespaces") == 0;
     int changed = 0;
+    long grace;
     *out = NULL;
     *removed = 0;
     if (!o)
@@ -1340,11 +1375,32 @@ static int delete_obj(struct sim_server *srv, const struct sim_kind *k, struct s
     }
     if (!policy || !*policy)
         policy = k->orphan_by_default ? "Orphan" : "Background";
+    grace = pod_grace(k, o->json, d);
     obj = cJSON_Duplicate(o->json, 1);
     meta = obj ? sim_jobj(obj, "metadata") : NULL;
     if (!meta) {
         cJSON_Delete(obj);
         return sim_err_internal(e, "out of memory");
+    }
+    /* A pod already in graceful deletion (rest.BeforeDelete): only a shorter
+     * grace period changes anything; otherwise it stays for its kubelet. */
+    if (grace >= 0 && sim_jget(meta, "deletionTimestamp", NULL)) {
+        const cJSON *cur = sim_jget(meta, "deletionGracePeriodSeconds", NULL);
+        long cur_grace = cJSON_IsNumber(cur) ? (long)cur->valuedouble : 0;
+        if (cur_grace > 0) {
+            if (!d->grace_set || grace >= cur_grace) {
+                *out = obj;
+                return 0;
+            }
+            {
+                int64_t ts = sim_parse_rfc3339(sim_jstr(meta, "deletionTimestamp", NULL));
+                char tsb[32];
+                sim_rfc3339((ts > 0 ? ts : sim_now_unix() + cur_grace) - cur_grace + grace, tsb);
+                sim_jset_str(meta, "deletionTimestamp", tsb);
+                sim_jset(meta, "deletionGracePeriodSeconds", cJSON_CreateNumber((double)grace));
+                changed = 1;
+            }
+        }
     }
     fins = sim_jget(meta, "finalizers", NULL);
     if (!fins) {
@@ -1386,12 +1442,14 @@ static int delete_obj(struct sim_server *srv, const struct sim_kind *k, struct s
     }
     if (cJSON_GetArraySize(fins) == 0)
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
-    if (cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) > 0 || is_ns) {
+    if (cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) > 0 || is_ns || grace > 0) {
         if (!sim_jget(meta, "deletionTimestamp", NULL)) {
             char ts[32];
-            sim_rfc3339(sim_now_unix(), ts);
+            /* A graceful pod deletion: the time by which it should be gone. */
+            sim_rfc3339(sim_now_unix() + (grace > 0 ? grace : 0), ts);
             sim_jset_str(meta, "deletionTimestamp", ts);
-            sim_jset(meta, "deletionGracePeriodSeconds", cJSON_CreateNumber(0));
+            sim_jset(meta, "deletionGracePeriodSeconds",
+                     cJSON_CreateNumber(grace > 0 ? (double)grace : 0));
             changed = 1;
         }
         if (d->dry_run || !changed) {
@@ -1433,6 +1491,10 @@ static int read_delete_opts(struct ctx *c, struct del_opts *d, cJSON **body)
         d->pre_rv = sim_jstr(*body, "preconditions", "resourceVersion", NULL);
         if (cJSON_IsTrue(sim_jget(*body, "orphanDependents", NULL)))
             d->policy = "Orphan";
+        if (cJSON_IsNumber(sim_jget(*body, "gracePeriodSeconds", NULL))) {
+            d->grace = (long)sim_jget(*body, "gracePeriodSeconds", NULL)->valuedouble;
+            d->grace_set = 1;
+        }
         {
             const cJSON *dr = sim_jget(*body, "dryRun", NULL), *it;
             cJSON_ArrayForEach(it, dr)
@@ -1448,6 +1510,18 @@ static int read_delete_opts(struct ctx *c, struct del_opts *d, cJSON **body)
     p = sim_req_param(c->req, "orphanDependents");
     if (p && strcmp(p, "true") == 0)
         d->policy = "Orphan";
+    p = sim_req_param(c->req, "gracePeriodSeconds");
+    if (p && *p) {
+        char *end = NULL;
+        long g = strtol(p, &end, 10);
+        if (end && *end == '\0') {
+            d->grace = g;
+            d->grace_set = 1;
+        }
+    }
+    /* rest.BeforeDelete: a negative grace period is taken as 1 s. */
+    if (d->grace_set && d->grace < 0)
+        d->grace = 1;
     if (d->policy && *d->policy && strcmp(d->policy, "Orphan") != 0 &&
         strcmp(d->policy, "Foreground") != 0 && strcmp(d->policy, "Background") != 0) {
         sim_err_add_cause(&c->e, "FieldValueNotSupported", "propagationPolicy",
@@ -1596,6 +1670,107 @@ static void do_token(struct ctx *c)
     sim_respond_json(c->resp, 201, out);
 }
 
+/*
+ * pods/NAME/binding: the scheduler's write (BindingREST in
+ * pkg/registry/core/pod/storage). It sets spec.nodeName once, with the
+ * binding's annotations and the PodScheduled condition; a pod already bound or
+ * being deleted is refused with a conflict.
+ */
+static void do_binding(struct ctx *c)
+{
+    cJSON *body = c->req->body_len ? cJSON_ParseWithLength(c->req->body, c->req->body_len) : NULL;
+    struct sim_obj *o = sim_coll_get(c->coll, c->ns, c->name);
+    const char *node = sim_jstr(body, "target", "name", NULL);
+    const char *bound = o ? sim_jstr(o->json, "spec", "nodeName", NULL) : NULL;
+    cJSON *pod = NULL, *conds, *cond, *st;
+    char why[600], ts[32];
+    if (!body || !cJSON_IsObject(body)) {
+        sim_err_bad_request(&c->e, "the body of the request is not a Binding object");
+        goto fail;
+    }
+    if (!o) {
+        sim_err_not_found(&c->e, "", "pods", c->name);
+        goto fail;
+    }
+    if (!node || !*node) {
+        sim_err_invalid1(&c->e, "", "Binding", c->name, "FieldValueRequired", "target.name",
+                         "Required value");
+        goto fail;
+    }
+    if (bound && *bound) {
+        snprintf(why, sizeof(why), "pod %s is already assigned to node \"%s\"", c->name, bound);
+        sim_err_conflict(&c->e, "", "pods/binding", c->name, why);
+        goto fail;
+    }
+    if (sim_jget(o->json, "metadata", "deletionTimestamp", NULL)) {
+        snprintf(why, sizeof(why), "pod %s is being deleted, cannot be assigned to a host",
+                 c->name);
+        sim_err_conflict(&c->e, "", "pods/binding", c->name, why);
+        goto fail;
+    }
+    pod = cJSON_Duplicate(o->json, 1);
+    st = pod ? sim_jobj(pod, "status") : NULL;
+    if (!st || sim_jset_str(sim_jobj(pod, "spec"), "nodeName", node) != 0) {
+        sim_err_internal(&c->e, "out of memory");
+        goto fail;
+    }
+    {
+        const cJSON *a, *ann = sim_jget(body, "metadata", "annotations", NULL);
+        cJSON_ArrayForEach(a, ann)
+        {
+            if (cJSON_IsString(a))
+                sim_jset_str(sim_jobj(sim_jobj(pod, "metadata"), "annotations"), a->string,
+                             a->valuestring);
+        }
+    }
+    conds = sim_jget(st, "conditions", NULL);
+    if (!cJSON_IsArray(conds)) {
+        conds = cJSON_CreateArray();
+        sim_jset(st, "conditions", conds);
+    }
+    for (int i = cJSON_GetArraySize(conds) - 1; i >= 0; i--) {
+        const char *t = sim_jstr(cJSON_GetArrayItem(conds, i), "type", NULL);
+        if (t && strcmp(t, "PodScheduled") == 0)
+            cJSON_DeleteItemFromArray(conds, i);
+    }
+    cond = cJSON_CreateObject();
+    sim_rfc3339(sim_now_unix(), ts);
+    if (cond) {
+        cJSON_AddStringToObject(cond, "type", "PodScheduled");
+        cJSON_AddStringToObject(cond, "status", "True");
+        cJSON_AddNullToObject(cond, "lastProbeTime");
+        cJSON_AddStringToObject(cond, "lastTransitionTime", ts);
+        cJSON_AddItemToArray(conds, cond);
+    }
+    if (!c->dry_run) {
+        if (!sim_store_put(c->srv->store, c->coll, pod)) {
+            pod = NULL;
+            sim_err_internal(&c->e, "cannot store the object");
+            goto fail;
+        }
+        pod = NULL;
+        c->srv->persist_dirty = 1;
+    }
+    cJSON_Delete(pod);
+    cJSON_Delete(body);
+    {
+        cJSON *ok = cJSON_CreateObject();
+        if (ok) {
+            cJSON_AddStringToObject(ok, "kind", "Status");
+            cJSON_AddStringToObject(ok, "apiVersion", "v1");
+            cJSON_AddObjectToObject(ok, "metadata");
+            cJSON_AddStringToObject(ok, "status", "Success");
+            cJSON_AddNumberToObject(ok, "code", 201);
+        }
+        sim_respond_json(c->resp, 201, ok);
+    }
+    return;
+fail:
+    cJSON_Delete(pod);
+    cJSON_Delete(body);
+    fail(c);
+}
+
 static void do_finalize(struct ctx *c)
 {
     cJSON *obj = parse_body(c);
@@ -1691,6 +1866,12 @@ void sim_verbs_serve(struct sim_server *srv, const struct sim_kind *k,
             do_token(&c);
             return;
         }
+        if (strcmp(sub, "binding") == 0 && !*k->group && strcmp(k->resource, "pods") == 0) {
+            if (strcmp(verb, "create") != 0)
+                goto method;
+            do_binding(&c);
+            return;
+        }
         if (strcmp(sub, "finalize") == 0 && !*k->group && strcmp(k->resource, "namespaces") == 0) {
             if (strcmp(verb, "update") != 0)
                 goto method;
@@ -1755,7 +1936,7 @@ int sim_controller_update(struct sim_server *srv, struct sim_coll *c, cJSON *obj
     sim_strlcpy(nsb, ns ? ns : "", sizeof(nsb));
     sim_strlcpy(nameb, name, sizeof(nameb));
     if (sim_jget(meta, "deletionTimestamp", NULL) &&
-        cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) == 0 &&
+        cJSON_GetArraySize(sim_jget(meta, "finalizers", NULL)) == 0 && !graceful_pending(meta) &&
         !(is_ns && cJSON_GetArraySize(sim_jget(obj, "spec", "finalizers", NULL)) > 0)) {
         const struct sim_kind *k = sim_kinds_storage(srv->kinds, c->group, c->resource);
         cJSON *last;

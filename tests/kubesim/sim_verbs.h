@@ -1,8 +1,9 @@
 /*
  * The resource verbs with kube-apiserver's semantics: get, list (selectors,
  * limit/continue), watch, create, update, patch (merge, JSON, strategic),
- * delete (finalizers, propagation), deletecollection, and the status, token
- * and finalize subresources. Also the internal create/delete used by the
+ * delete (finalizers, propagation; pods: graceful deletion for their
+ * kubelet), deletecollection, and the status, token, finalize and pods'
+ * binding subresources. Also the internal create/delete used by the
  * simulated controllers (garbage collector, namespace finalizer).
  */
 #ifndef QSO_SIM_VERBS_H
