@@ -1092,6 +1092,86 @@ static void test_standalone(void **state)
     assert_string_equal(res.reason, QUAY_REASON_RESTORED);
 }
 
+/* Steps until `want` (Confirmed or Blocked), allowing only Applied and
+ * Progressing on the way; returns how many steps said Applied. */
+static int step_until(const struct quay_target_ref *t, enum quay_phase want, int seconds,
+                      struct quay_step_result *res)
+{
+    struct k8s_error err;
+    int applied = 0;
+    time_t deadline = time(NULL) + seconds;
+    for (;;) {
+        int rc = quay_composer_step(F->c, t, NULL, res, &err);
+        if (rc)
+            fail_msg("step: %s (%s)", err.message, k8s_err_name(rc));
+        applied += res->phase == QUAY_PHASE_APPLIED;
+        if (res->phase == want)
+            return applied;
+        if ((res->phase != QUAY_PHASE_APPLIED && res->phase != QUAY_PHASE_PROGRESSING) ||
+            time(NULL) > deadline)
+            fail_msg("want %s, got %s (%s: %s)", quay_phase_name(want), quay_phase_name(res->phase),
+                     res->reason, res->message);
+        usleep(100 * 1000);
+    }
+}
+
+/* StandaloneQuay with the simulator's Deployment controller doing the
+ * rollouts: restart by annotation, ScaleDown and back, a stalled rollout. */
+static void test_standalone_with_deployment_controller(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    char *out = NULL;
+    const char *ns = "sq-deploy";
+    make_ns(ns);
+    assert_int_equal(kubesim_admin(F->sim, "POST", "/__admin/workloads",
+                                   "{\"deployments\":{\"enabled\":true,\"rolloutDelayMs\":100}}",
+                                   &out),
+                     200);
+    free(out);
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_STANDALONE, "config.yaml", ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "quay-config", b, NULL);
+    quay_bundle_free(b);
+    ensure_deployment(ns, "quay-app", 2, "quay-config");
+    merge_patch(&DEPLOYMENTS, ns, "quay-app", NULL,
+                json("{\"spec\":{\"progressDeadlineSeconds\":2}}"), NULL);
+    struct quay_target_ref t;
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_STANDALONE, ns, "quay-config", &err), 0);
+    assert_int_equal(quay_target_ref_add_deployment(&t, "quay-app", &err), 0);
+    step_until(&t, QUAY_PHASE_CONFIRMED, 30, &res);
+
+    set_overlay(&t, quay_overlay_disable_pushes_new("dp", 1, &err));
+    assert_int_equal(step_until(&t, QUAY_PHASE_CONFIRMED, 30, &res), 1);
+    set_overlay(&t, quay_overlay_scale_down_new("sd", 2, QUAY_COMPONENT_QUAY, &err));
+    assert_int_equal(step_until(&t, QUAY_PHASE_CONFIRMED, 30, &res), 1);
+    cJSON *d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    assert_int_equal(num(d, "status", "replicas"), -1 /* absent: 0 */);
+    cJSON_Delete(d);
+    remove_overlay(&t, "sd");
+    assert_int_equal(step_until(&t, QUAY_PHASE_CONFIRMED, 30, &res), 1);
+    d = get_obj(&DEPLOYMENTS, ns, "quay-app");
+    assert_int_equal(num(d, "spec", "replicas"), 2);
+    assert_int_equal(num(d, "status", "availableReplicas"), 2);
+    cJSON_Delete(d);
+
+    /* New pods that never become ready: the rollout stalls, and the
+     * Deployment's own ProgressDeadlineExceeded is reported. */
+    assert_int_equal(kubesim_admin(F->sim, "POST", "/__admin/workloads",
+                                   "{\"deployments\":{\"stall\":{\"sq-deploy/quay-app\":true}}}",
+                                   &out),
+                     200);
+    free(out);
+    remove_overlay(&t, "dp");
+    step_until(&t, QUAY_PHASE_BLOCKED, 30, &res);
+    assert_string_equal(res.reason, "ProgressDeadlineExceeded");
+    assert_int_equal(kubesim_admin(F->sim, "POST", "/__admin/workloads",
+                                   "{\"deployments\":{\"stall\":null}}", &out),
+                     200);
+    free(out);
+}
+
 /* ---- with the Quay Operator stand-in --------------------------------------------------- */
 
 /* Whether the simulator's Quay Operator stand-in does anything yet (it was a
@@ -1257,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_kill_safety),
         cmocka_unit_test(test_restore_quayregistry),
         cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_standalone_with_deployment_controller),
         cmocka_unit_test(test_with_quay_operator_standin),
     };
     return cmocka_run_group_tests_name("quay_composer", tests, group_setup, group_teardown);
