@@ -341,6 +341,51 @@ static int objectstorage_managed(const cJSON *components, const struct quay_bund
     return rc == K8S_ENOTFOUND;
 }
 
+/*
+ * Equality as Quay sees a value after loading it: scalars by resolved type
+ * and text (quay_yaml_node_same_value), sequences in order, mappings as
+ * maps — key order ignored, the last of duplicate keys winning — because
+ * the Quay Operator re-marshals config.yaml with Go, which sorts keys.
+ */
+static int loaded_equal(const struct quay_yaml_node *a, const struct quay_yaml_node *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->kind != b->kind)
+        return 0;
+    if (a->kind == QUAY_YAML_SCALAR)
+        return quay_yaml_node_same_value(a, b);
+    if (a->kind == QUAY_YAML_SEQ) {
+        if (a->nitems != b->nitems)
+            return 0;
+        for (size_t i = 0; i < a->nitems; i++)
+            if (!loaded_equal(a->items[i], b->items[i]))
+                return 0;
+        return 1;
+    }
+    /* Mappings: every distinct key of one is in the other with an equal
+     * value, in both directions. Keys that are not strings compare by
+     * position (Quay's config has none). */
+    for (int pass = 0; pass < 2; pass++) {
+        const struct quay_yaml_node *x = pass ? b : a, *y = pass ? a : b;
+        for (size_t i = 0; i + 1 < x->nitems; i += 2) {
+            const struct quay_yaml_node *k = x->items[i];
+            if (k->kind != QUAY_YAML_SCALAR || quay_yaml_scalar_type(k) != QUAY_YAML_T_STR ||
+                memchr(k->value, '\0', k->len)) {
+                if (a->nitems != b->nitems || !loaded_equal(a->items[i], b->items[i]) ||
+                    !loaded_equal(a->items[i + 1], b->items[i + 1]))
+                    return 0;
+                continue;
+            }
+            const struct quay_yaml_node *vx = quay_yaml_map_get(x, k->value);
+            const struct quay_yaml_node *vy = quay_yaml_map_get(y, k->value);
+            if (!vy || !loaded_equal(vx, vy))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 /* 0 same, 1 different, <0 error. */
 static int config_key_differs(const struct quay_bundle *a, const struct quay_bundle *b,
                               const char *key)
@@ -355,7 +400,7 @@ static int config_key_differs(const struct quay_bundle *a, const struct quay_bun
     else if (ra || rb)
         res = ra != rb;
     else
-        res = !quay_yaml_node_same_value(x, y);
+        res = !loaded_equal(x, y);
     quay_yaml_node_free(x);
     quay_yaml_node_free(y);
     return res;

@@ -42,12 +42,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "k8s_buf.h"
 #include "k8s_client.h"
 #include "k8s_config.h"
 #include "k8s_patch.h"
 #include "kubesim_harness.h"
 #include "quay_bundle.h"
 #include "quay_composer.h"
+#include "quay_yaml.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 static const struct k8s_resource NAMESPACES = {"", "v1", "namespaces", 0};
@@ -325,12 +327,61 @@ static double override_replicas(const cJSON *components, const char *kind, doubl
     return def;
 }
 
+/* Sorts every mapping's pairs by key, as Go's YAML marshaller writes them. */
+static void sort_maps(struct quay_yaml_node *n)
+{
+    if (!n || n->kind == QUAY_YAML_SCALAR)
+        return;
+    for (size_t i = 0; i < n->nitems; i++)
+        sort_maps(n->items[i]);
+    if (n->kind != QUAY_YAML_MAP)
+        return;
+    for (size_t i = 2; i + 1 < n->nitems; i += 2) {
+        for (size_t j = i; j >= 2 && strcmp(n->items[j - 2]->value, n->items[j]->value) > 0;
+             j -= 2) {
+            struct quay_yaml_node *k = n->items[j], *v = n->items[j + 1];
+            n->items[j] = n->items[j - 2];
+            n->items[j + 1] = n->items[j - 1];
+            n->items[j - 2] = k;
+            n->items[j - 1] = v;
+        }
+    }
+}
+
+/* The operator's rendering of a bundle: config.yaml re-marshalled with its
+ * keys sorted (as Go does), ssl and CA files routed elsewhere, the rest as
+ * is. */
+static cJSON *operator_render(const cJSON *bundle_data)
+{
+    struct k8s_error err;
+    struct quay_bundle *b = NULL;
+    struct quay_yaml_doc *doc = NULL;
+    struct k8s_buf out;
+    cJSON *data = NULL;
+    size_t len;
+    assert_int_equal(
+        quay_bundle_from_secret_data(bundle_data, QUAY_BUNDLE_OPERATOR, NULL, &b, &err), 0);
+    const unsigned char *cfg = quay_bundle_get(b, "config.yaml", &len);
+    assert_non_null(cfg);
+    assert_int_equal(quay_yaml_parse((const char *)cfg, len, "config.yaml", &doc, &err), 0);
+    sort_maps(doc->root);
+    k8s_buf_init(&out, 1u << 20);
+    assert_int_equal(quay_yaml_emit(doc, &out, &err), 0);
+    assert_int_equal(quay_bundle_put(b, "config.yaml", out.data, out.len, &err), 0);
+    k8s_buf_free(&out);
+    quay_yaml_doc_free(doc);
+    quay_bundle_remove(b, "ssl.cert");
+    quay_bundle_remove(b, "ssl.key");
+    assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
+    quay_bundle_free(b);
+    return data;
+}
+
 /*
  * Plays the Quay Operator for one reconcile: renders the referenced bundle
- * into `<name>-quay-config-secret-<n>` (data copied: what the composer
- * compares survives), points `<name>-quay-app` (and mirror, clair when
- * `extra`) at it with the replicas overrides, completes their rollouts and
- * writes status.observedGeneration.
+ * into `<name>-quay-config-secret-<n>` (operator_render), points `<name>-quay-app` (and mirror,
+ * clair when `extra`) at it with the replicas overrides, completes their rollouts and writes
+ * status.observedGeneration.
  */
 static void operator_reconcile(const char *ns, const char *name, int extra)
 {
@@ -345,7 +396,7 @@ static void operator_reconcile(const char *ns, const char *name, int extra)
     cJSON *o = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
                     "\"namespace\":\"%s\"}}",
                     cfg, ns);
-    cJSON_AddItemToObject(o, "data", cJSON_Duplicate(cJSON_GetObjectItem(src, "data"), 1));
+    cJSON_AddItemToObject(o, "data", operator_render(cJSON_GetObjectItem(src, "data")));
     assert_int_equal(create(&SECRETS, ns, o, &err), 0);
     cJSON_Delete(o);
     cJSON_Delete(src);
