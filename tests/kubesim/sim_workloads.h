@@ -21,7 +21,9 @@
  *   "deployments":  {"rolloutDelayMs": 1000}
  *   "quayOperator": {"requeueSeconds": 60, "currentVersion": "3.13.3",
  *                    "failRollout": false, "staleAvailable": false,
- *                    "omitObservedGeneration": false}
+ *                    "omitObservedGeneration": false, "retrySeconds": 10,
+ *                    "statusIntervalMs": 1000, "supportsRoutes": false,
+ *                    "clusterHostname": ...}   (see sim_quayop.c)
  *   "imageRegistry": {"rolloutDelayMs": 1000}
  * Every module's object takes "enabled": false, which stops that controller
  * (a test then plays its part by writing status itself).
