@@ -870,66 +870,78 @@ static void test_delete_propagation(void **state)
 
 /* ---- end to end: pods as processes ---- */
 
-/* Until the simulated kubelet lands, no pod ever runs. */
-static int kubelet_is_placeholder(void)
-{
-    FILE *f = fopen(QSO_SOURCE_DIR "/tests/kubesim/sim_kubelet.c", "r");
-    char buf[512];
-    size_t n;
-    if (!f)
-        return 1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, "placeholder") != NULL;
-}
+/* The e2e group's state: the simulator and the directory behind the claim. */
+struct e2e {
+    struct kubesim *sim;
+    char dir[64];
+};
 
+/* The kubelet runs pods as processes: an image mapped to /bin/sh, the
+ * claim "default/results" mapped to a directory of the test's. */
 static int setup_e2e(void **state)
 {
+    struct e2e *g = calloc(1, sizeof(*g));
     char cfg[1024];
-    if (kubelet_is_placeholder()) {
-        *state = NULL;
-        return 0;
+    if (!g)
+        return -1;
+    snprintf(g->dir, sizeof(g->dir), "/tmp/qso-jobs-e2e-XXXXXX");
+    if (!mkdtemp(g->dir)) {
+        free(g);
+        return -1;
     }
     snprintf(cfg, sizeof(cfg),
-             "{\"images\":{\"example.com/sh:1\":\"/bin/sh\"},\"jobs\":{\"backoffBaseMs\":200}}");
-    return start(state, cfg);
+             "{\"images\":{\"example.com/sh:1\":\"/bin/sh\"},\"claims\":{\"" NS
+             "/results\":\"%s\"},\"jobs\":{\"backoffBaseMs\":200}}",
+             g->dir);
+    if (start((void **)&g->sim, cfg) != 0) {
+        rmdir(g->dir);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
 }
 
 static int teardown_e2e(void **state)
 {
-    if (*state)
-        kubesim_stop(*state);
+    struct e2e *g = *state;
+    kubesim_stop(g->sim);
+    for (int i = 0; i < 4; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/out-%d", g->dir, i);
+        unlink(path);
+    }
+    rmdir(g->dir);
+    free(g);
     return 0;
 }
 
-#define SKIP_WITHOUT_KUBELET(state)                                                                \
-    do {                                                                                           \
-        if (!*(state)) {                                                                           \
-            fprintf(stderr, "SKIPPED: tests/kubesim/sim_kubelet.c is still a placeholder; "        \
-                            "pods cannot run as processes yet\n");                                 \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/* An Indexed Job of 4 pods runs a real shell per index; every index leaves
- * its own line in its log and the Job completes. */
+/* An Indexed Job of 4 pods runs a real shell per index: each index writes
+ * its own file into the claimed volume (the name by the kubelet's $(VAR)
+ * expansion, the content by the shell) and its own line into its log. */
 static void test_e2e_indexed_job_runs_real_commands(void **state)
 {
-    struct kubesim *sim = *state;
+    struct e2e *g = *state;
+    struct kubesim *sim = g->sim;
     cJSON *job, *items;
     const cJSON *p;
     int seen[4] = {0};
-    SKIP_WITHOUT_KUBELET(state);
-    create_job(sim, "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":"
-                    "\"e2e-idx\"},\"spec\":{\"completions\":4,\"parallelism\":4,"
-                    "\"completionMode\":\"Indexed\",\"template\":{\"spec\":{\"restartPolicy\":"
-                    "\"Never\",\"containers\":[{\"name\":\"main\",\"image\":\"example.com/sh:1\","
-                    "\"command\":[\"/bin/sh\",\"-c\",\"echo done-$JOB_COMPLETION_INDEX-$((${"
-                    "JOB_COMPLETION_INDEX}*7))\"]}]}}}}");
+    create_job(sim,
+               "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":"
+               "\"e2e-idx\"},\"spec\":{\"completions\":4,\"parallelism\":4,"
+               "\"completionMode\":\"Indexed\",\"template\":{\"spec\":{\"restartPolicy\":"
+               "\"Never\",\"volumes\":[{\"name\":\"results\",\"persistentVolumeClaim\":{"
+               "\"claimName\":\"results\"}}],\"containers\":[{\"name\":\"main\",\"image\":"
+               "\"example.com/sh:1\",\"volumeMounts\":[{\"name\":\"results\",\"mountPath\":"
+               "\"/results\"}],\"command\":[\"sh\",\"-c\",\"echo index-$JOB_COMPLETION_INDEX "
+               "> /results/out-$(JOB_COMPLETION_INDEX) && echo done-$JOB_COMPLETION_INDEX\"]}]}}}"
+               "}");
     job = wait_cond(sim, "e2e-idx", "Complete");
+    assert_conditions(job, "SuccessCriteriaMet", "Complete", "CompletionsReached",
+                      "Reached expected number of succeeded pods");
     assert_string_equal(jstr(job, "status", "completedIndexes", NULL), "0-3");
     assert_int_equal(jnum(jget(job, "status", NULL), "succeeded", 0), 4);
+    assert_int_equal(jnum(jget(job, "status", NULL), "failed", 0), 0);
     cJSON_Delete(job);
     items = job_pods(sim, "e2e-idx");
     assert_int_equal(cJSON_GetArraySize(items), 4);
@@ -946,23 +958,32 @@ static void test_e2e_indexed_job_runs_real_commands(void **state)
         snprintf(path, sizeof(path), PODS "/%s/log", jstr(p, "metadata", "name", NULL));
         kubesim_call(sim, "GET", path, NULL, NULL, &r);
         assert_int_equal(r.code, 200);
-        snprintf(want, sizeof(want), "done-%ld-%ld\n", i, i * 7);
+        snprintf(want, sizeof(want), "done-%ld\n", i);
         assert_non_null(r.body);
         assert_string_equal(r.body, want);
         kubesim_resp_free(&r);
     }
     cJSON_Delete(items);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
+        char path[256], buf[64] = {0}, want[32];
+        FILE *f;
         assert_int_equal(seen[i], 1);
+        snprintf(path, sizeof(path), "%s/out-%d", g->dir, i);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        assert_non_null(fgets(buf, sizeof(buf), f));
+        fclose(f);
+        snprintf(want, sizeof(want), "index-%d\n", i);
+        assert_string_equal(buf, want);
+    }
 }
 
 /* A command that always fails is run backoffLimit+1 times. */
 static void test_e2e_failing_command_retried_to_backoff_limit(void **state)
 {
-    struct kubesim *sim = *state;
+    struct kubesim *sim = ((struct e2e *)*state)->sim;
     cJSON *job, *items;
     const cJSON *p;
-    SKIP_WITHOUT_KUBELET(state);
     create_job(sim, "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":"
                     "\"e2e-bl\"},\"spec\":{\"backoffLimit\":2,\"template\":{\"spec\":{"
                     "\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"main\",\"image\":"
@@ -987,10 +1008,10 @@ static void test_e2e_failing_command_retried_to_backoff_limit(void **state)
  * pods still sleeping are deleted. */
 static void test_e2e_pod_failure_policy_ends_job(void **state)
 {
-    struct kubesim *sim = *state;
-    cJSON *job, *items;
+    struct kubesim *sim = ((struct e2e *)*state)->sim;
+    cJSON *job, *items = NULL;
     const cJSON *p;
-    SKIP_WITHOUT_KUBELET(state);
+    char want[512];
     create_job(sim,
                "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"e2e-pfp\"},"
                "\"spec\":{\"completions\":3,\"parallelism\":3,\"completionMode\":\"Indexed\","
@@ -1000,15 +1021,29 @@ static void test_e2e_pod_failure_policy_ends_job(void **state)
                "\"command\":[\"/bin/sh\",\"-c\",\"if [ $JOB_COMPLETION_INDEX = 1 ]; then exit 3; "
                "fi; sleep 60\"]}]}}}}");
     job = wait_cond(sim, "e2e-pfp", "Failed");
-    assert_string_equal(
-        jstr(cJSON_GetArrayItem(jget(job, "status", "conditions", NULL), 1), "reason", NULL),
-        "PodFailurePolicy");
-    cJSON_Delete(job);
-    items = job_pods(sim, "e2e-pfp");
-    assert_int_equal(cJSON_GetArraySize(items), 1);
+    /* The sleeping pods are stopped gracefully and go; the failed one stays. */
+    for (int i = 0; i < POLLS; i++) {
+        items = job_pods(sim, "e2e-pfp");
+        if (cJSON_GetArraySize(items) == 1)
+            break;
+        cJSON_Delete(items);
+        items = NULL;
+        usleep(50 * 1000);
+    }
+    assert_non_null(items);
     p = cJSON_GetArrayItem(items, 0);
     assert_string_equal(
         jstr(p, "metadata", "labels", "batch.kubernetes.io/job-completion-index", NULL), "1");
+    assert_string_equal(jstr(p, "status", "phase", NULL), "Failed");
+    snprintf(want, sizeof(want),
+             "Container main for pod default/%s failed with exit code 3 matching FailJob rule at "
+             "index 0",
+             jstr(p, "metadata", "name", NULL));
+    assert_conditions(job, "FailureTarget", "Failed", "PodFailurePolicy", want);
+    assert_int_equal(jnum(jget(job, "status", NULL), "failed", 0), 3);
+    assert_int_equal(jnum(jget(job, "status", NULL), "terminating", -1), 0);
+    assert_int_equal(jnum(jget(job, "status", NULL), "active", 0), 0);
+    cJSON_Delete(job);
     cJSON_Delete(items);
 }
 
