@@ -584,8 +584,15 @@ static int step_once(struct k8s_client *c, const struct quay_target_ref *t,
         result_set(res, QUAY_PHASE_PROGRESSING, "SimulatedCrash", "stopped after the intent");
         goto out;
     }
-    if ((rc = ops->apply(c, t, &v, &d, render.bundle, &gen, err)))
+    if ((rc = ops->apply(c, t, &v, &d, render.bundle, &gen, err))) {
+        if (rc == K8S_EINVALID) {
+            /* Refused as such (an immutable config Secret, a schema rule):
+             * retrying the same change cannot help. */
+            result_set(res, QUAY_PHASE_BLOCKED, "ChangeRefused", "%s", err->message);
+            rc = 0;
+        }
         goto out;
+    }
     if (opts && opts->crash == QUAY_CRASH_AFTER_APPLY) {
         result_set(res, QUAY_PHASE_PROGRESSING, "SimulatedCrash", "stopped after the change");
         goto out;

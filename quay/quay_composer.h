@@ -37,9 +37,14 @@
  *                      confirmed (message: what it waits for)
  *   Confirmed          the target runs compose(base, overlays), rolled out
  *   Blocked            the target (or we, on its behalf) refuses: reason and
- *                      message are the target's own (RolloutBlocked reasons,
- *                      ProgressDeadlineExceeded, ComponentOverrideInvalid,
- *                      ManagedObjectStorage, Restored, Waiting...)
+ *                      message are the target's own where it has one
+ *                      (RolloutBlocked reasons such as ConfigInvalid,
+ *                      ProgressDeadlineExceeded), else ours:
+ *                      ComponentOverrideInvalid, ManagedObjectStorage,
+ *                      ChangeRefused (the API refused the change as such),
+ *                      RenderFailed (the windows cannot apply to the bundle),
+ *                      TargetNotReady (no bundle to record yet),
+ *                      StateRecordMissing, RestoredByHand
  *   ChangedExternally  someone else changed the target's configuration
  * The record's secrets (overlay keys) are never logged or returned.
  */

@@ -1143,6 +1143,30 @@ static void test_standalone(void **state)
     assert_string_equal(res.reason, QUAY_REASON_RESTORED);
 }
 
+/* An immutable config Secret cannot be edited in place: refused, said so. */
+static void test_standalone_immutable_config(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    const char *ns = "sq-immutable";
+    make_ns(ns);
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_STANDALONE, "config.yaml", ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "quay-config", b, NULL);
+    quay_bundle_free(b);
+    merge_patch(&SECRETS, ns, "quay-config", NULL, json("{\"immutable\":true}"), NULL);
+    ensure_deployment(ns, "quay-app", 1, "quay-config");
+    struct quay_target_ref t;
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_STANDALONE, ns, "quay-config", &err), 0);
+    assert_int_equal(quay_target_ref_add_deployment(&t, "quay-app", &err), 0);
+    set_overlay(&t, quay_overlay_disable_pushes_new("dp", 1, &err));
+    step_expect(&t, QUAY_PHASE_BLOCKED, &res);
+    assert_string_equal(res.reason, "ChangeRefused");
+    assert_non_null(strstr(res.message, "immutable"));
+    step_expect(&t, QUAY_PHASE_BLOCKED, &res);
+}
+
 /* Steps until `want` (Confirmed or Blocked), allowing only Applied and
  * Progressing on the way; returns how many steps said Applied. */
 static int step_until(const struct quay_target_ref *t, enum quay_phase want, int seconds,
@@ -1388,6 +1412,7 @@ int main(void)
         cmocka_unit_test(test_kill_safety),
         cmocka_unit_test(test_restore_quayregistry),
         cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_standalone_immutable_config),
         cmocka_unit_test(test_standalone_with_deployment_controller),
         cmocka_unit_test(test_with_quay_operator_standin),
     };
