@@ -25,6 +25,7 @@
 #include "cmd.h"
 #include "ctl_lease.h"
 #include "ctl_manager.h"
+#include "ctl_readonlywindow.h"
 #include "k8s_config.h"
 #include "k8s_log.h"
 
@@ -46,12 +47,19 @@ struct run_flags {
 };
 
 /*
- * Reconcilers register here, one line per kind, as they are written
- * (a function that adds its informers, watches and reconciler). None is
- * shipped yet: the manager then runs leader election, probes and metrics.
+ * Reconcilers register here, one line per kind, as they are written: a
+ * function that adds its informers, watches and reconciler and hands back
+ * its own state, and the function that frees that state once the manager
+ * (whose handlers point into it) is freed.
  */
-typedef int (*register_fn)(struct ctl_manager *m, struct k8s_error *err);
-static const register_fn registrations[] = {NULL};
+struct registration {
+    int (*add)(struct ctl_manager *m, void **handle, struct k8s_error *err);
+    void (*free)(void *handle);
+};
+static const struct registration registrations[] = {
+    {ctl_readonlywindow_register, ctl_readonlywindow_free},
+};
+#define NREGISTRATIONS (sizeof(registrations) / sizeof(registrations[0]))
 
 static void run_usage(FILE *out)
 {
@@ -278,6 +286,7 @@ int cmd_run(int argc, char **argv)
     char ns_buf[4096], base[256], identity[300];
     const char *namespaces[MAX_NAMESPACES];
     const char *env;
+    void *handles[NREGISTRATIONS] = {0};
     pthread_t sig_thread;
     int sig_started = 0, status = 1, rc;
 
@@ -348,8 +357,8 @@ int cmd_run(int argc, char **argv)
         k8s_log(K8S_LOG_ERROR, NULL, NULL, "cannot create the manager", kv);
         goto out;
     }
-    for (size_t i = 0; registrations[i]; i++) {
-        if (registrations[i](m, &err) != 0) {
+    for (size_t i = 0; i < NREGISTRATIONS; i++) {
+        if (registrations[i].add(m, &handles[i], &err) != 0) {
             const char *kv[] = {"error", err.message, NULL};
             k8s_log(K8S_LOG_ERROR, NULL, NULL, "cannot register a reconciler", kv);
             goto out;
@@ -401,6 +410,9 @@ out:
         pthread_join(sig_thread, NULL);
     }
     ctl_manager_free(m);
+    for (size_t i = 0; i < NREGISTRATIONS; i++)
+        if (handles[i])
+            registrations[i].free(handles[i]);
     k8s_config_free(cfg);
     return status;
 }
