@@ -138,6 +138,7 @@ struct evrec {
 
 struct kpod {
     struct kpod *next;
+    struct kpod *hnext; /* the uid index's chain */
     char ns[256], name[256], uid[64];
     char dir[4096];
     struct kctr *c; /* init containers first */
@@ -166,6 +167,8 @@ struct kpod {
 
 struct sim_kubelet {
     struct kpod *pods;
+    struct kpod **index; /* by uid: each tick looks every pod up */
+    size_t nbuckets, count;
     int swept; /* stale pod directories of an earlier run removed */
     uint64_t ev_seq;
 };
@@ -1466,12 +1469,61 @@ static void bind_pod(struct sim_server *srv, struct sim_kubelet *m, const cJSON 
     cJSON_Delete(copy);
 }
 
+static size_t uid_hash(const char *uid, size_t nbuckets)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h & (nbuckets - 1));
+}
+
 static struct kpod *find_kpod(struct sim_kubelet *m, const char *uid)
 {
-    for (struct kpod *kp = m->pods; kp; kp = kp->next)
+    if (!m->nbuckets)
+        return NULL;
+    for (struct kpod *kp = m->index[uid_hash(uid, m->nbuckets)]; kp; kp = kp->hnext)
         if (strcmp(kp->uid, uid) == 0)
             return kp;
     return NULL;
+}
+
+/* Adds kp to the list and the index; -1 when out of memory. */
+static int track(struct sim_kubelet *m, struct kpod *kp)
+{
+    if (m->count + 1 > m->nbuckets) {
+        size_t nb = m->nbuckets ? m->nbuckets * 2 : 64;
+        struct kpod **ni = calloc(nb, sizeof(*ni));
+        if (!ni)
+            return -1;
+        for (struct kpod *x = m->pods; x; x = x->next) {
+            size_t b = uid_hash(x->uid, nb);
+            x->hnext = ni[b];
+            ni[b] = x;
+        }
+        free(m->index);
+        m->index = ni;
+        m->nbuckets = nb;
+    }
+    {
+        size_t b = uid_hash(kp->uid, m->nbuckets);
+        kp->hnext = m->index[b];
+        m->index[b] = kp;
+    }
+    kp->next = m->pods;
+    m->pods = kp;
+    m->count++;
+    return 0;
+}
+
+static void untrack_index(struct sim_kubelet *m, struct kpod *kp)
+{
+    struct kpod **pp = &m->index[uid_hash(kp->uid, m->nbuckets)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if (*pp == kp) {
+            *pp = kp->hnext;
+            break;
+        }
+    m->count--;
 }
 
 /* Directories of pods an earlier run left behind whose objects are gone. */
@@ -1525,7 +1577,12 @@ void sim_kubelet_tick(struct sim_server *srv, struct sim_kubelet *m)
             const cJSON *p = pods->v[i]->json;
             const char *uid = sim_jstr(p, "metadata", "uid", NULL);
             const char *node = sim_jstr(p, "spec", "nodeName", NULL);
+            const char *phase = sim_jstr(p, "status", "phase", NULL);
             if (!uid || (node && *node && strcmp(node, SIM_NODE_NAME) != 0))
+                continue;
+            /* Finished pods the kubelet no longer tracks need nothing. */
+            if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) &&
+                !sim_jget(p, "metadata", "deletionTimestamp", NULL) && !find_kpod(m, uid))
                 continue;
             keys[nkeys].ns = strdup(pods->v[i]->ns);
             keys[nkeys].name = strdup(pods->v[i]->name);
@@ -1575,8 +1632,10 @@ void sim_kubelet_tick(struct sim_server *srv, struct sim_kubelet *m)
                 kp->terminal = 1;
                 snprintf(kp->phase, sizeof(kp->phase), "%s", phase);
             }
-            kp->next = m->pods;
-            m->pods = kp;
+            if (track(m, kp) != 0) {
+                kpod_free(kp);
+                continue;
+            }
         }
         step(srv, m, kp, pod, &starts);
         if (kp->dirty && !kp->delete_sent) {
@@ -1610,6 +1669,7 @@ void sim_kubelet_tick(struct sim_server *srv, struct sim_kubelet *m)
             continue;
         }
         *pp = kp->next;
+        untrack_index(m, kp);
         for (size_t i = 0; i < kp->nc; i++)
             sim_logw_end(&kp->c[i].log);
         sim_rmtree(kp->dir);
@@ -1643,5 +1703,6 @@ void sim_kubelet_free(struct sim_kubelet *m)
         }
         kpod_free(kp);
     }
+    free(m->index);
     free(m);
 }

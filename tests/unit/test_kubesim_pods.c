@@ -708,6 +708,182 @@ static void test_kubelet_disabled_leaves_pods_alone(void **state)
                      200);
 }
 
+static void test_crash_loop_back_off(void **state)
+{
+    struct fixture *fx = *state;
+    cJSON *pod = NULL;
+    int looping = 0;
+    /* restartPolicy left to its default, Always. */
+    post(fx->sim, PODS,
+         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"crasher\"},"
+         "\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"" IMAGE "\","
+         "\"command\":[\"sh\",\"-c\",\"echo boom; exit 1\"]}]}}");
+    for (int i = 0; i < WAIT_S * 10 && !looping; i++) {
+        const cJSON *st, *w;
+        cJSON_Delete(pod);
+        pod = get_pod(fx->sim, "crasher");
+        st = ctr_status(pod, "containerStatuses", "main");
+        w = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "state"), "waiting");
+        looping = kubesim_jstr(w, "reason", NULL) &&
+                  strcmp(kubesim_jstr(w, "reason", NULL), "CrashLoopBackOff") == 0 &&
+                  cJSON_GetObjectItem(st, "restartCount")->valueint >= 1;
+        if (!looping)
+            usleep(100 * 1000);
+    }
+    assert_true(looping);
+    /* restartPolicy Always: a pod in back-off is still Running. */
+    assert_string_equal(pod_phase(pod), "Running");
+    assert_int_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(ctr_status(pod, "containerStatuses", "main"), "lastState"),
+                "terminated"),
+            "exitCode")
+            ->valueint,
+        1);
+    cJSON_Delete(pod);
+    assert_true(wait_event(fx->sim, "crasher", "BackOff",
+                           "Back-off restarting failed container main in pod crasher_default"));
+    delete_pod(fx->sim, "crasher");
+    assert_true(wait_gone(fx->sim, "crasher"));
+}
+
+static void test_env_from_labels_and_working_dir(void **state)
+{
+    struct fixture *fx = *state;
+    struct stat st;
+    cJSON *pod;
+    char *log;
+    long code;
+    post(fx->sim, "/api/v1/namespaces/default/configmaps",
+         "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"settings\"},"
+         "\"data\":{\"MODE\":\"fast\",\"bad-key!\":\"skipped\"}}");
+    run_pod(fx->sim, "env-from", "echo $CFG_MODE $TIER; pwd",
+            ",\"workingDir\":\"/qso-made-up/wd\",\"envFrom\":[{\"prefix\":\"CFG_\","
+            "\"configMapRef\":{\"name\":\"settings\"}}],\"env\":[{\"name\":\"TIER\","
+            "\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.labels['tier']\"}}}]",
+            "");
+    pod = wait_phase(fx->sim, "env-from", "Succeeded");
+    cJSON_Delete(pod);
+    log = pod_log(fx->sim, "env-from", NULL, &code);
+    assert_string_equal(log, "fast test\n/qso-made-up/wd\n");
+    free(log);
+    assert_true(wait_event(fx->sim, "env-from", "InvalidEnvironmentVariableNames", "CFG_bad-key!"));
+    assert_int_equal(stat("/qso-made-up", &st), -1);
+}
+
+static void test_unmapped_claim_fails_mount(void **state)
+{
+    struct fixture *fx = *state;
+    cJSON *pod;
+    const cJSON *w;
+    run_pod(fx->sim, "no-volume", "echo never", "",
+            ",\"volumes\":[{\"name\":\"v\",\"persistentVolumeClaim\":{\"claimName\":"
+            "\"unmapped-claim\"}}]");
+    assert_true(wait_event(fx->sim, "no-volume", "FailedMount",
+                           "MountVolume.SetUp failed for volume \"v\" : persistentvolumeclaim "
+                           "\"unmapped-claim\""));
+    pod = get_pod(fx->sim, "no-volume");
+    assert_string_equal(pod_phase(pod), "Pending");
+    w = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(ctr_status(pod, "containerStatuses", "main"), "state"), "waiting");
+    assert_string_equal(kubesim_jstr(w, "reason", NULL), "ContainerCreating");
+    cJSON_Delete(pod);
+    delete_pod(fx->sim, "no-volume");
+    assert_true(wait_gone(fx->sim, "no-volume"));
+}
+
+static void test_log_refusals_and_since(void **state)
+{
+    struct fixture *fx = *state;
+    cJSON *pod;
+    char *log;
+    long code;
+    post(fx->sim, PODS,
+         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"two-ctrs\"},"
+         "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"a\",\"image\":\"" IMAGE
+         "\",\"command\":[\"sh\",\"-c\",\"echo from-a\"]},{\"name\":\"b\",\"image\":\"" IMAGE
+         "\",\"command\":[\"sh\",\"-c\",\"echo from-b\"]}]}}");
+    pod = wait_phase(fx->sim, "two-ctrs", "Succeeded");
+    cJSON_Delete(pod);
+    log = pod_log(fx->sim, "two-ctrs", NULL, &code);
+    assert_int_equal(code, 400);
+    assert_non_null(
+        strstr(log, "a container name must be specified for pod two-ctrs, choose one of: [a b]"));
+    free(log);
+    log = pod_log(fx->sim, "two-ctrs", "container=b", &code);
+    assert_string_equal(log, "from-b\n");
+    free(log);
+    log = pod_log(fx->sim, "two-ctrs", "container=a&tailLines=-1", &code);
+    assert_int_equal(code, 422);
+    assert_non_null(
+        strstr(log, "tailLines: Invalid value: -1: must be greater than or equal to 0"));
+    free(log);
+    /* The line was written more than a second ago by the time this asks. */
+    sleep(2);
+    log = pod_log(fx->sim, "two-ctrs", "container=a&sinceSeconds=1", &code);
+    assert_int_equal(code, 200);
+    assert_string_equal(log, "");
+    free(log);
+}
+
+static void test_term_ignored_then_killed(void **state)
+{
+    struct fixture *fx = *state;
+    char path[400], *pidtext = NULL;
+    cJSON *pod;
+    long pid;
+    run_pod(fx->sim, "stubborn",
+            "trap '' TERM; echo $$$$ > /data/stubborn.pid; while true; do sleep 0.2; done",
+            ",\"volumeMounts\":[{\"name\":\"data\",\"mountPath\":\"/data\"}]",
+            ",\"terminationGracePeriodSeconds\":1,\"volumes\":[{\"name\":\"data\","
+            "\"persistentVolumeClaim\":{\"claimName\":\"data\"}}]");
+    pod = wait_phase(fx->sim, "stubborn", "Running");
+    cJSON_Delete(pod);
+    snprintf(path, sizeof(path), "%s/stubborn.pid", fx->claim);
+    for (int i = 0; i < WAIT_S * 10 && !(pidtext && *pidtext); i++) {
+        free(pidtext);
+        pidtext = file_text(path);
+        if (!pidtext || !*pidtext)
+            usleep(100 * 1000);
+    }
+    assert_non_null(pidtext);
+    pid = strtol(pidtext, NULL, 10);
+    free(pidtext);
+    assert_true(pid > 1);
+    delete_pod(fx->sim, "stubborn");
+    assert_true(wait_gone(fx->sim, "stubborn"));
+    assert_int_equal(kill((pid_t)pid, 0), -1);
+    assert_int_equal(errno, ESRCH);
+}
+
+static void test_secret_edit_reaches_the_volume(void **state)
+{
+    struct fixture *fx = *state;
+    struct kubesim_resp r;
+    cJSON *pod;
+    char *log;
+    long code;
+    post(fx->sim, "/api/v1/namespaces/default/secrets",
+         "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"rotating\"},"
+         "\"stringData\":{\"key\":\"old\"}}");
+    run_pod(fx->sim, "watcher",
+            "cat /s/key; echo; while [ \"$(cat /s/key)\" = old ]; do sleep 0.1; done; cat /s/key",
+            ",\"volumeMounts\":[{\"name\":\"s\",\"mountPath\":\"/s\"}]",
+            ",\"volumes\":[{\"name\":\"s\",\"secret\":{\"secretName\":\"rotating\"}}]");
+    pod = wait_phase(fx->sim, "watcher", "Running");
+    cJSON_Delete(pod);
+    kubesim_call(fx->sim, "PATCH", "/api/v1/namespaces/default/secrets/rotating",
+                 "application/merge-patch+json", "{\"stringData\":{\"key\":\"new\"}}", &r);
+    assert_int_equal(r.code, 200);
+    kubesim_resp_free(&r);
+    pod = wait_phase(fx->sim, "watcher", "Succeeded");
+    cJSON_Delete(pod);
+    log = pod_log(fx->sim, "watcher", NULL, &code);
+    assert_string_equal(log, "old\nnew");
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +898,12 @@ int main(void)
         cmocka_unit_test(test_active_deadline_exceeded),
         cmocka_unit_test(test_config_error_then_start),
         cmocka_unit_test(test_downward_api_expansion_readonly_and_subpath),
+        cmocka_unit_test(test_crash_loop_back_off),
+        cmocka_unit_test(test_env_from_labels_and_working_dir),
+        cmocka_unit_test(test_unmapped_claim_fails_mount),
+        cmocka_unit_test(test_log_refusals_and_since),
+        cmocka_unit_test(test_term_ignored_then_killed),
+        cmocka_unit_test(test_secret_edit_reaches_the_volume),
         cmocka_unit_test(test_kubelet_disabled_leaves_pods_alone),
     };
     int rc;
