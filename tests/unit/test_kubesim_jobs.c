@@ -301,7 +301,8 @@ static cJSON *wait_status_num(struct kubesim *sim, const char *name, const char 
 {
     for (int i = 0; i < POLLS; i++) {
         cJSON *job = get_job(sim, name);
-        if (jnum(jget(job, "status", NULL), field, -1) == want)
+        /* Counters are omitted when 0 (omitempty), as the real API serves them. */
+        if (jnum(jget(job, "status", NULL), field, 0) == want)
             return job;
         cJSON_Delete(job);
         usleep(50 * 1000);
@@ -629,6 +630,49 @@ static void test_backoff_limit_exceeded(void **state)
     assert_int_equal(count_events(sim, "bl", "Warning", "BackoffLimitExceeded",
                                   "Job has reached the specified backoff limit"),
                      1);
+}
+
+/* While the controller waits out the pod-failure back-off, v1.32 reports
+ * status.active 0 even though another pod is still running (manageJob
+ * returns 0 there); a client computing progress from it sees exactly that. */
+static void test_backoff_wait_reports_zero_active(void **state)
+{
+    struct kubesim *sim = *state;
+    cJSON *items, *job;
+    const cJSON *p;
+    char *out = NULL;
+    assert_int_equal(kubesim_admin(sim, "POST", "/__admin/workloads",
+                                   "{\"jobs\":{\"backoffBaseMs\":600000}}", &out),
+                     200);
+    free(out);
+    create_job(sim, "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":"
+                    "\"bw\"},\"spec\":{\"completions\":2,\"parallelism\":2," SIMPLE_TEMPLATE "}}");
+    items = wait_active(sim, "bw", 2);
+    cJSON_Delete(wait_status_num(sim, "bw", "active", 2));
+    run_pod(sim, jstr(cJSON_GetArrayItem(items, 0), "metadata", "name", NULL));
+    finish_pod(sim, jstr(cJSON_GetArrayItem(items, 1), "metadata", "name", NULL), 1);
+    cJSON_Delete(items);
+    job = wait_status_num(sim, "bw", "failed", 1);
+    cJSON_Delete(job);
+    job = wait_status_num(sim, "bw", "active", 0);
+    assert_int_equal(jnum(jget(job, "status", NULL), "ready", -1), 1);
+    cJSON_Delete(job);
+    items = job_pods(sim, "bw");
+    assert_int_equal(cJSON_GetArraySize(items), 2); /* no replacement yet */
+    assert_int_equal(count_active(items), 1);
+    cJSON_ArrayForEach(p, items)
+    {
+        if (pod_is_active(p))
+            assert_string_equal(jstr(p, "status", "phase", NULL), "Running");
+    }
+    cJSON_Delete(items);
+    assert_int_equal(kubesim_admin(sim, "POST", "/__admin/workloads",
+                                   "{\"jobs\":{\"backoffBaseMs\":200}}", &out),
+                     200);
+    free(out);
+    /* With the short back-off the replacement comes and active is true again. */
+    cJSON_Delete(wait_active(sim, "bw", 2));
+    cJSON_Delete(wait_status_num(sim, "bw", "active", 2));
 }
 
 /* podFailurePolicy: an exit code the FailJob rule does not name is counted
@@ -1053,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_indexed_pods_completed_indexes_and_condition_order),
         cmocka_unit_test(test_watch_sees_uncounted_then_complete),
         cmocka_unit_test(test_backoff_limit_exceeded),
+        cmocka_unit_test(test_backoff_wait_reports_zero_active),
         cmocka_unit_test(test_pod_failure_policy_fail_job),
         cmocka_unit_test(test_active_deadline),
         cmocka_unit_test(test_backoff_limit_per_index),
