@@ -126,7 +126,6 @@ struct kctr {
     int64_t pull_retry_ms; /* monotonic */
     char *pull_err;
     int64_t config_retry_ms;
-    int pulled;
     int signalled; /* SIGTERM sent */
 };
 
@@ -428,7 +427,6 @@ static void restore_ctr(struct kctr *c, const cJSON *st, const char *dir)
     }
     if (sim_jget(st, "lastState", "terminated", NULL))
         c->last_state = cJSON_Duplicate(sim_jget(st, "lastState", NULL), 1);
-    c->pulled = 1;
     if ((x = sim_jget(state, "terminated", NULL)) != NULL) {
         const cJSON *ec = sim_jget(x, "exitCode", NULL);
         c->state = CS_TERMINATED;
@@ -873,7 +871,7 @@ static void reap_ctr(struct sim_server *srv, struct sim_kubelet *m, struct kpod 
                 event(srv, m, kp, pod, c, "Normal", "Started", "Started container %s", c->name);
         } else if (s < 0) {
             char msg[2400];
-            sim_sandbox_message(&e, e.step == 3 ? e.what : c->name, msg, sizeof(msg));
+            sim_sandbox_message(&e, msg, sizeof(msg));
             set_str(&c->start_error, msg);
         }
     }
@@ -1050,6 +1048,9 @@ static void start_ctr(struct sim_server *srv, struct sim_kubelet *m, struct kpod
         set_waiting(c, "", NULL);
         kp->dirty = 1;
     }
+    /* A configuration error is retried on the kubelet's next sync of the pod. */
+    if (now < c->config_retry_ms)
+        return;
     if (now < c->pull_retry_ms) {
         if (strcmp(c->w_reason, "ImagePullBackOff") != 0) {
             snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\": ErrImagePull: %s", image,
@@ -1091,13 +1092,11 @@ static void start_ctr(struct sim_server *srv, struct sim_kubelet *m, struct kpod
               "Successfully pulled image \"%s\" in 0s (0s including waiting). Image size: %lld "
               "bytes.",
               image, size);
-    } else if (!c->pulled) {
+    } else {
+        /* EnsureImageExists says so at every start (the recorder counts). */
         event(srv, m, kp, pod, c, "Normal", "Pulled",
               "Container image \"%s\" already present on machine", image);
     }
-    c->pulled = 1;
-    if (now < c->config_retry_ms)
-        return;
     sim_env_init(&env);
     sim_env_init(&full);
     memset(&ml, 0, sizeof(ml));

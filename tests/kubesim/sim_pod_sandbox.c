@@ -577,8 +577,9 @@ int sim_sandbox_status(int *status_fd, struct sim_sandbox_err *e)
     return 1;
 }
 
-void sim_sandbox_message(const struct sim_sandbox_err *e, const char *path, char *buf, size_t cap)
+void sim_sandbox_message(const struct sim_sandbox_err *e, char *buf, size_t cap)
 {
+    const char *path = e->what;
     static const char pre[] = "failed to create containerd task: failed to create shim task: "
                               "OCI runtime create failed: runc create failed: unable to start "
                               "container process: ";

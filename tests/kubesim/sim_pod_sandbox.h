@@ -50,8 +50,8 @@ struct sim_sandbox_spec {
 /* What went wrong in the child before exec. */
 struct sim_sandbox_err {
     int err;         /* errno */
-    int step;        /* enum in sim_pod_sandbox.c; see sim_sandbox_message */
-    char what[1000]; /* the path concerned */
+    int step;        /* which part failed (private to sim_pod_sandbox.c) */
+    char what[1000]; /* the path concerned (exec: the program) */
 };
 
 /*
@@ -68,6 +68,6 @@ int sim_sandbox_status(int *status_fd, struct sim_sandbox_err *e);
 
 /* The runtime's wording of a failed start, as containerd/runc put it in the
  * StartError message and the Failed event. */
-void sim_sandbox_message(const struct sim_sandbox_err *e, const char *path, char *buf, size_t cap);
+void sim_sandbox_message(const struct sim_sandbox_err *e, char *buf, size_t cap);
 
 #endif

@@ -336,6 +336,21 @@ static void test_exit_code_and_termination_message(void **state)
     assert_int_equal(msg[4095], 'X');
     cJSON_Delete(pod);
 
+    /* A program the image does not have: containerd's StartError, 128, and
+     * its zero startedAt. */
+    post(fx->sim, PODS,
+         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"no-such-cmd\"},"
+         "\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"main\",\"image\":"
+         "\"" IMAGE "\",\"command\":[\"qso-no-such-program\"]}]}}");
+    pod = wait_phase(fx->sim, "no-such-cmd", "Failed");
+    t = terminated(pod, "main");
+    assert_int_equal(cJSON_GetObjectItem(t, "exitCode")->valueint, 128);
+    assert_string_equal(kubesim_jstr(t, "reason", NULL), "StartError");
+    assert_string_equal(kubesim_jstr(t, "startedAt", NULL), "1970-01-01T00:00:00Z");
+    assert_non_null(strstr(kubesim_jstr(t, "message", NULL),
+                           "exec: \"qso-no-such-program\": executable file not found in $PATH"));
+    cJSON_Delete(pod);
+
     /* FallbackToLogsOnError: no file content, a failure: the log's tail. */
     run_pod(fx->sim, "fallback", "echo first; echo 'the real reason'; exit 2",
             ",\"terminationMessagePolicy\":\"FallbackToLogsOnError\"", "");
