@@ -94,7 +94,8 @@ struct sim_jobs {
     uint64_t pass_rv;
     int64_t pass_due_ms;
     char cursor_ns[256], cursor_name[256];
-    int64_t last_event_ns; /* keeps Event names unique within one nanosecond */
+    int64_t last_event_ns;    /* keeps Event names unique within one nanosecond */
+    long knob_base, knob_max; /* the back-off knobs the timers were computed with */
 };
 
 /* ---- small helpers ---- */
@@ -2147,9 +2148,15 @@ void sim_jobs_tick(struct sim_server *srv, struct sim_jobs *m)
     uint64_t rv = sim_store_rv(srv->store);
     struct sim_coll *jobs;
     size_t begin, done = 0;
+    long base = sim_wl_int(srv, 10000, "jobs", "backoffBaseMs", NULL);
+    long max = sim_wl_int(srv, 600000, "jobs", "backoffMaxMs", NULL);
     if (!m->pass_open) {
-        if (rv == m->synced_rv && (m->next_due_ms == 0 || now < m->next_due_ms))
+        /* A changed back-off knob moves every timer: look again at once. */
+        if (rv == m->synced_rv && (m->next_due_ms == 0 || now < m->next_due_ms) &&
+            base == m->knob_base && max == m->knob_max)
             return;
+        m->knob_base = base;
+        m->knob_max = max;
         m->pass_open = 1;
         m->pass_rv = rv;
         m->pass_due_ms = 0;
