@@ -730,6 +730,12 @@ static void rs_simulate(struct sim_server *srv, struct sim_deploy *m, const cJSO
     if (p && p->nb == 0)
         pods_drop(m, p);
 
+    /* Most ticks change nothing: compare before copying anything. */
+    if (sim_jget(rs, "status", NULL) && rs_stat(rs, "replicas") == cur &&
+        rs_stat(rs, "fullyLabeledReplicas") == cur && rs_stat(rs, "readyReplicas") == ready &&
+        rs_stat(rs, "availableReplicas") == avail &&
+        rs_stat(rs, "observedGeneration") == jnum(rs, 0, "metadata", "generation", NULL))
+        return;
     copy = cJSON_Duplicate(rs, 1);
     st = copy ? sim_jobj(copy, "status") : NULL;
     if (!st) {
@@ -765,15 +771,14 @@ static void rs_pass(struct sim_server *srv, struct sim_deploy *m)
     /* Copies: each write replaces the stored object the collection points to. */
     while (done < n && done < RS_PER_TICK) {
         struct sim_obj *o;
-        cJSON *rs;
         c = sim_store_coll(srv->store, "apps", "replicasets", 0);
         if (!c || m->rs_cursor >= c->n)
             break;
+        /* The stored object itself: rs_simulate reads it only before it
+         * writes (a write replaces it). */
         o = c->v[m->rs_cursor];
-        rs = cJSON_Duplicate(o->json, 1);
-        if (rs && !has_deletion(rs))
-            rs_simulate(srv, m, rs);
-        cJSON_Delete(rs);
+        if (!has_deletion(o->json))
+            rs_simulate(srv, m, o->json);
         m->rs_cursor = (m->rs_cursor + 1) % n;
         done++;
     }
@@ -1811,14 +1816,10 @@ static void deploy_pass(struct sim_server *srv, struct sim_deploy *m)
     if (m->d_cursor >= n)
         m->d_cursor = 0;
     while (done < n && done < DEPLOY_PER_TICK) {
-        cJSON *d;
         c = sim_store_coll(srv->store, "apps", "deployments", 0);
         if (!c || m->d_cursor >= c->n)
             break;
-        d = cJSON_Duplicate(c->v[m->d_cursor]->json, 1);
-        if (d)
-            sync_one(srv, m, d);
-        cJSON_Delete(d);
+        sync_one(srv, m, c->v[m->d_cursor]->json); /* copied before any write */
         m->d_cursor = (m->d_cursor + 1) % n;
         done++;
     }
