@@ -22,6 +22,10 @@
  *    real manageJob returns 0 there, and clients see exactly that.
  *  - The per-Job failure record lives only in memory, as in the real
  *    controller: after a simulator restart the back-off starts afresh.
+ *  - A pod the controller deletes is not waited for: a bound pod stays
+ *    "terminating" (counted in status.terminating) until the kubelet
+ *    stand-in confirms its end, and the terminal condition waits for that;
+ *    a pod never bound to the node goes at once, as the API deletes those.
  *
  * Simplified, and why:
  *  - Pods are claimed by their controller ownerReference only; orphans that
@@ -32,9 +36,6 @@
  *    every Job whenever the store changed since the last pass (or a Job's
  *    timer is due), at most MAX_JOBS_PER_TICK Jobs per tick; no expectations
  *    are needed because the store answers synchronously.
- *  - The simulator deletes pods without a grace period, so a pod the
- *    controller deleted disappears as soon as its finalizer goes instead of
- *    lingering as "terminating" until a kubelet confirms.
  *  - successPolicy is not evaluated; Events are created one per occurrence,
  *    without the recorder's aggregation into a count.
  */
@@ -326,8 +327,10 @@ static int ivs_merge(const struct ivs *a, const struct ivs *b, struct ivs *out)
             next = &a->v[i++];
         else
             next = &b->v[j++];
-        if (ivs_push(out, next->first, next->last) != 0)
+        if (ivs_push(out, next->first, next->last) != 0) {
+            ivs_free(out);
             return -1;
+        }
     }
     return 0;
 }
