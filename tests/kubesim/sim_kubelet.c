@@ -1321,7 +1321,8 @@ static void terminate(struct sim_server *srv, struct sim_kubelet *m, struct kpod
         snprintf(kp->phase, sizeof(kp->phase), "%s", get_phase(kp, restart_policy(pod), 1));
         kp->terminal = 1;
     }
-    write_status(srv, kp, pod); /* `pod` is stale from here on */
+    if (kp->dirty)
+        write_status(srv, kp, pod); /* `pod` is stale from here on */
     delete_now(srv, kp);
 }
 
@@ -1628,7 +1629,9 @@ void sim_kubelet_tick(struct sim_server *srv, struct sim_kubelet *m)
                 continue;
             kp->seen = 1;
             if (finished) {
+                /* Only its deletion is left to confirm; its status stands. */
                 kp->terminal = 1;
+                kp->dirty = 0;
                 snprintf(kp->phase, sizeof(kp->phase), "%s", phase);
             }
             if (track(m, kp) != 0) {
