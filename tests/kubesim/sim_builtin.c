@@ -935,6 +935,11 @@ static int job_create(struct sim_server *srv, const struct sim_kind *k, cJSON *o
                           rp ? rp : "Always");
     if (finish(e, k, obj) != 0)
         return -422;
+    /* SetDefaults_Job (defaulting runs at decode, before the strategy adds
+     * its selector labels): a Job without labels takes its template's. */
+    if (cJSON_GetArraySize(tlabels) > 0 &&
+        cJSON_GetArraySize(sim_jget(obj, "metadata", "labels", NULL)) == 0)
+        sim_jset(sim_jobj(obj, "metadata"), "labels", cJSON_Duplicate(tlabels, 1));
     /* The generated selector (manualSelector unset), as the Job strategy does. */
     if (!is_true(spec, "manualSelector")) {
         cJSON *sel = cJSON_CreateObject(), *ml;
@@ -946,12 +951,28 @@ static int job_create(struct sim_server *srv, const struct sim_kind *k, cJSON *o
         sim_jset_str(tlabels, "controller-uid", uid ? uid : "");
         sim_jset_str(tlabels, "job-name", name ? name : "");
     }
-    set_default(spec, "completions", cJSON_CreateNumber(1));
+    /* completions defaults only when parallelism is unset too (a work-queue
+     * Job has parallelism and no completions). */
+    if (!sim_jget(spec, "completions", NULL) && !sim_jget(spec, "parallelism", NULL))
+        set_default(spec, "completions", cJSON_CreateNumber(1));
     set_default(spec, "parallelism", cJSON_CreateNumber(1));
-    set_default(spec, "backoffLimit", cJSON_CreateNumber(6));
+    set_default(spec, "backoffLimit",
+                cJSON_CreateNumber(sim_jget(spec, "backoffLimitPerIndex", NULL) ? 2147483647 : 6));
     set_default(spec, "completionMode", cJSON_CreateString("NonIndexed"));
     set_default(spec, "suspend", cJSON_CreateFalse());
-    set_default(spec, "podReplacementPolicy", cJSON_CreateString("TerminatingOrFailed"));
+    set_default(spec, "manualSelector", cJSON_CreateFalse());
+    set_default(spec, "podReplacementPolicy",
+                cJSON_CreateString(
+                    sim_jget(spec, "podFailurePolicy", NULL) ? "Failed" : "TerminatingOrFailed"));
+    {
+        cJSON *rule;
+        cJSON_ArrayForEach(rule, sim_jget(spec, "podFailurePolicy", "rules", NULL))
+        {
+            cJSON *pc;
+            cJSON_ArrayForEach(pc, sim_jget(rule, "onPodConditions", NULL))
+                set_default(pc, "status", cJSON_CreateString("True"));
+        }
+    }
     return 0;
 }
 
