@@ -979,11 +979,9 @@ static int make_argv(const cJSON *spec, const char *bin, const struct sim_env *e
                 snprintf(dirs, sizeof(dirs), "%s", pathvar ? pathvar : DEFAULT_PATH);
                 for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
                     char cand[4608];
-                    snprintf(cand, sizeof(cand), "%s/%s", d, e0);
-                    if (access(cand, X_OK) == 0) {
-                        snprintf(path, pcap, "%s", cand);
+                    if ((size_t)snprintf(cand, sizeof(cand), "%s/%s", d, e0) < sizeof(cand) &&
+                        access(cand, X_OK) == 0 && (size_t)snprintf(path, pcap, "%s", cand) < pcap)
                         break;
-                    }
                 }
             }
         }

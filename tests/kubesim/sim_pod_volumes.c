@@ -636,7 +636,7 @@ static int setup_one(struct sim_server *srv, const cJSON *pod, const cJSON *volu
     struct sim_podvol *v;
     if ((src = sim_jget(volume, "emptyDir", NULL)) != NULL) {
         if (mkdirs(dir, 0777) != 0 || chmod(dir, 0777) != 0) {
-            snprintf(err, cap, "mkdir %s: %s", dir, strerror(errno));
+            snprintf(err, cap, "cannot create the volume's directory: %s", strerror(errno));
             return -1;
         }
         return add_vol(vols, name, dir);
@@ -698,7 +698,7 @@ static int setup_one(struct sim_server *srv, const cJSON *pod, const cJSON *volu
             return -1;
         }
         if (atomic_write(dir, &p) != 0) {
-            snprintf(err, cap, "write %s: %s", dir, strerror(errno));
+            snprintf(err, cap, "cannot write the volume's files: %s", strerror(errno));
             payload_free(&p);
             return -1;
         }
