@@ -2,9 +2,8 @@
  * One API request in, one response out. The HTTP layer (sim_http.c) turns a
  * libwebsockets transaction into a `struct sim_request`, calls sim_dispatch,
  * and sends the `struct sim_response` (or streams its watch or stream).
- * sim_dispatch
- * authenticates, applies injected faults, authorizes, routes to the verb
- * (sim_verbs.c), to the pods/log reader (sim_pod_log.c) or to
+ * sim_dispatch authenticates, applies injected faults, authorizes, routes to
+ * the verb (sim_verbs.c), to the pods/log reader (sim_pod_log.c) or to
  * discovery/openapi/admin, and records the request.
  */
 #ifndef QSO_SIM_API_H
