@@ -1250,8 +1250,9 @@ static void test_standalone_with_deployment_controller(void **state)
 /* ---- with the Quay Operator stand-in --------------------------------------------------- */
 
 /* Whether the simulator's Quay Operator stand-in does anything yet (it was a
- * placeholder when this test was written): it sets a QuayRegistry's
- * status.currentVersion on its first reconcile. */
+ * placeholder when this test was written): like the real one, it writes
+ * spec.components (the defaults) or status conditions on its first reconcile
+ * of a QuayRegistry that has none. */
 static int standin_works(const char *ns)
 {
     struct k8s_error err;
@@ -1263,8 +1264,9 @@ static int standin_works(const char *ns)
     for (int i = 0; i < 100; i++) {
         cJSON *qr = NULL;
         assert_int_equal(k8s_get(F->c, &QRS, ns, "probe", NULL, &qr, &err), 0);
-        int seen = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "status"),
-                                                            "currentVersion")) != NULL;
+        int seen = cJSON_HasObjectItem(spec_of(qr), "components") ||
+                   cJSON_GetArraySize(
+                       cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "status"), "conditions")) > 0;
         cJSON_Delete(qr);
         if (seen)
             return 1;
@@ -1292,7 +1294,12 @@ static void test_with_quay_operator_standin(void **state)
         fprintf(stderr, "SKIP: the simulator's Quay Operator stand-in does nothing yet\n");
         skip();
     }
-    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    /* A registry the stand-in accepts without a Route or ObjectBucketClaim
+     * API: its own storage (objectstorage unmanaged) and TLS pair (tls
+     * defaults to unmanaged and then needs ssl.cert/ssl.key). */
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, "ssl.cert", "CERT-PEM");
+    assert_int_equal(quay_bundle_put(b, "ssl.key", "KEY-PEM", 7, &err), 0);
     create_bundle_secret(ns, "bundle", b, NULL);
     quay_bundle_free(b);
     create_qr(ns, "reg", "bundle", "[{\"kind\":\"objectstorage\",\"managed\":false}]");
@@ -1355,6 +1362,131 @@ static void test_with_quay_operator_standin(void **state)
     quay_bundle_free(eff);
 }
 
+static void admin_workloads(const char *body)
+{
+    char *out = NULL;
+    long st = kubesim_admin(F->sim, "POST", "/__admin/workloads", body, &out);
+    if (st != 200)
+        fail_msg("workloads %s: %ld %s", body, st, out ? out : "");
+    free(out);
+}
+
+/* The config Secret quay-app mounts ("" when none): a secret volume or a
+ * projected volume's source. */
+static void mounted_config(const char *ns, const char *reg, char *out, size_t cap)
+{
+    struct k8s_error err;
+    char dep[128];
+    cJSON *d = NULL, *v, *src;
+    out[0] = '\0';
+    snprintf(dep, sizeof(dep), "%s-quay-app", reg);
+    if (k8s_get(F->c, &DEPLOYMENTS, ns, dep, NULL, &d, &err) != 0)
+        return;
+    const cJSON *vols = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(spec_of(d), "template"), "spec"), "volumes");
+    cJSON_ArrayForEach(v, vols)
+    {
+        const char *n = cJSON_GetStringValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(v, "secret"), "secretName"));
+        if (n && strstr(n, "-quay-config-secret-"))
+            snprintf(out, cap, "%s", n);
+        cJSON_ArrayForEach(src, cJSON_GetObjectItem(cJSON_GetObjectItem(v, "projected"), "sources"))
+        {
+            n = cJSON_GetStringValue(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(src, "secret"), "name"));
+            if (n && strstr(n, "-quay-config-secret-"))
+                snprintf(out, cap, "%s", n);
+        }
+    }
+    cJSON_Delete(d);
+}
+
+/* Waits until the stand-in re-rendered (quay-app mounts another config
+ * Secret than `before`) and, when `observed`, wrote observedGeneration. */
+static void wait_rendered(const char *ns, const char *reg, const char *before, int observed)
+{
+    char now[256];
+    time_t deadline = time(NULL) + 60;
+    for (;;) {
+        mounted_config(ns, reg, now, sizeof(now));
+        cJSON *qr = get_obj(&QRS, ns, reg);
+        double og = num(qr, "status", "observedGeneration"),
+               gen = num(qr, "metadata", "generation");
+        cJSON_Delete(qr);
+        if (now[0] && strcmp(now, before) != 0 && (!observed || og == gen))
+            return;
+        if (time(NULL) > deadline)
+            fail_msg("the stand-in never re-rendered %s/%s: mounts %s (before %s), generation "
+                     "%.0f observed %.0f",
+                     ns, reg, now, before, gen, og);
+        usleep(100 * 1000);
+    }
+}
+
+/* The stand-in's misbehaviours: a stale Available=True during a rollout
+ * that never completes, and a missing observedGeneration, never pass for a
+ * confirmation. */
+static void test_standin_misbehaviours_never_confirm(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    char before[256];
+    const char *ns = "standin-bad";
+    make_ns(ns);
+    admin_workloads("{\"quayOperator\":{\"enabled\":true,\"requeueSeconds\":2},"
+                    "\"deployments\":{\"enabled\":true,\"rolloutDelayMs\":100}}");
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, "ssl.cert", "CERT-PEM");
+    assert_int_equal(quay_bundle_put(b, "ssl.key", "KEY-PEM", 7, &err), 0);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    quay_bundle_free(b);
+    create_qr(ns, "reg", "bundle", "[{\"kind\":\"objectstorage\",\"managed\":false}]");
+    struct quay_target_ref t = qr_ref(ns, "reg");
+    step_until(&t, QUAY_PHASE_CONFIRMED, 60, &res);
+
+    /* failRollout + staleAvailable: everything but the rollout is there. */
+    admin_workloads("{\"quayOperator\":{\"failRollout\":true,\"staleAvailable\":true}}");
+    mounted_config(ns, "reg", before, sizeof(before));
+    set_overlay(&t, quay_overlay_disable_pushes_new("w", 1, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    wait_rendered(ns, "reg", before, 1);
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    const cJSON *c;
+    int available = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "status"), "conditions"))
+    {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(c, "type"));
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(c, "status"));
+        available |= type && st && !strcmp(type, "Available") && !strcmp(st, "True");
+    }
+    cJSON_Delete(qr);
+    assert_true(available); /* the stale claim is there ... */
+    for (int i = 0; i < 5; i++) {
+        step_expect(&t, QUAY_PHASE_PROGRESSING, &res); /* ... and believed by no one */
+        assert_non_null(strstr(res.message, "quay-app"));
+        usleep(200 * 1000);
+    }
+    admin_workloads("{\"quayOperator\":{\"failRollout\":false,\"staleAvailable\":false}}");
+    step_until(&t, QUAY_PHASE_CONFIRMED, 60, &res);
+
+    /* omitObservedGeneration: rendered and rolled out, but the operator
+     * never says it saw the generation. */
+    admin_workloads("{\"quayOperator\":{\"omitObservedGeneration\":true}}");
+    mounted_config(ns, "reg", before, sizeof(before));
+    remove_overlay(&t, "w");
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    wait_rendered(ns, "reg", before, 0);
+    for (int i = 0; i < 5; i++) {
+        step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+        assert_non_null(strstr(res.message, "observe generation"));
+        usleep(200 * 1000);
+    }
+    admin_workloads("{\"quayOperator\":{\"omitObservedGeneration\":false}}");
+    step_until(&t, QUAY_PHASE_CONFIRMED, 60, &res);
+    assert_string_equal(res.applied_name, "bundle");
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -1415,6 +1547,7 @@ int main(void)
         cmocka_unit_test(test_standalone_immutable_config),
         cmocka_unit_test(test_standalone_with_deployment_controller),
         cmocka_unit_test(test_with_quay_operator_standin),
+        cmocka_unit_test(test_standin_misbehaviours_never_confirm),
     };
     return cmocka_run_group_tests_name("quay_composer", tests, group_setup, group_teardown);
 }
