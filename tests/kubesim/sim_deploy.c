@@ -565,7 +565,7 @@ static void rs_column(struct sim_kind *k, const char *name, const char *jsonpath
     sim_strlcpy(c->jsonpath, jsonpath, sizeof(c->jsonpath));
 }
 
-static void ensure_rs_kind(struct sim_server *srv, struct sim_deploy *m)
+void sim_deploy_register_kinds(struct sim_server *srv, struct sim_deploy *m)
 {
     struct sim_kind k;
     if (m->kind_ready)
@@ -1842,7 +1842,7 @@ void sim_deploy_tick(struct sim_server *srv, struct sim_deploy *m)
 {
     if (!m)
         return;
-    ensure_rs_kind(srv, m);
+    sim_deploy_register_kinds(srv, m);
     rs_pass(srv, m);
     deploy_pass(srv, m);
 }

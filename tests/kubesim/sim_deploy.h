@@ -17,5 +17,8 @@ struct sim_deploy *sim_deploy_new(void);
 void sim_deploy_free(struct sim_deploy *m);
 /* One bounded pass: ReplicaSet statuses first, then the Deployments. */
 void sim_deploy_tick(struct sim_server *srv, struct sim_deploy *m);
+/* Serves apps/v1 ReplicaSets (their semantics live with the controller);
+ * called at server start so they are discoverable from the first request. */
+void sim_deploy_register_kinds(struct sim_server *srv, struct sim_deploy *m);
 
 #endif

@@ -14,6 +14,7 @@
 #include "sim_auth.h"
 #include "sim_builtin.h"
 #include "sim_crd.h"
+#include "sim_deploy.h"
 #include "sim_gc.h"
 #include "sim_kind.h"
 #include "sim_persist.h"
@@ -76,6 +77,7 @@ int sim_server_init(struct sim_server *srv, const struct sim_options *opt)
         fprintf(stderr, "kubesim: cannot write the admin token into %s\n", opt->state_dir);
         return -1;
     }
+    sim_deploy_register_kinds(srv, srv->workloads->deploy);
     if (opt->persist && sim_persist_load(srv) != 0)
         fprintf(stderr, "kubesim: the saved state could not be loaded completely\n");
     if (sim_auth_add_token(srv->auth, srv->admin_token, "admin", masters, 1, 0, NULL) != 0 ||

@@ -18,13 +18,16 @@
  *              whose image is not mapped stays Pending with ErrImagePull
  *   "claims":  {"<namespace>/<claimName>": "/abs/host/dir"}  PVC -> directory
  *   "kubelet":      {"startDelayMs": 0}
- *   "deployments":  {"rolloutDelayMs": 1000}
+ *   "jobs":         {"backoffBaseMs": 10000, "backoffMaxMs": 600000}
+ *   "deployments":  {"rolloutDelayMs": 1000, "stall": {"<ns>/<name>": true}}
  *   "quayOperator": {"requeueSeconds": 60, "currentVersion": "3.13.3",
  *                    "failRollout": false, "staleAvailable": false,
  *                    "omitObservedGeneration": false, "retrySeconds": 10,
  *                    "statusIntervalMs": 1000, "supportsRoutes": false,
  *                    "clusterHostname": ...}   (see sim_quayop.c)
- *   "imageRegistry": {"rolloutDelayMs": 1000}
+ *   "imageRegistry": {"rolloutDelayMs": 1000, "progressingUntilComplete": false,
+ *                     "version", "image", "infrastructureName", "bootstrap"}
+ *                    (see sim_imgreg.c)
  * Every module's object takes "enabled": false, which stops that controller
  * (a test then plays its part by writing status itself).
  * Modules read their own knobs with the getters below, so a new knob needs
