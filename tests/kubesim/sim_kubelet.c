@@ -73,6 +73,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "k8s_log.h"
 #include "k8s_patch.h"
 #include "sim_internal.h"
 #include "sim_pod_env.h"
@@ -924,6 +925,12 @@ static void reap_ctr(struct sim_server *srv, struct sim_kubelet *m, struct kpod 
     unlink(c->term_path);
     c->state = CS_TERMINATED;
     kp->dirty = 1;
+    {
+        char code[16];
+        const char *kv[] = {"container", c->name, "exitCode", code, "reason", c->t_reason, NULL};
+        snprintf(code, sizeof(code), "%d", c->exit_code);
+        k8s_log(K8S_LOG_INFO, kp->ns, kp->name, "kubelet: container ended", kv);
+    }
 }
 
 static void set_waiting(struct kctr *c, const char *reason, const char *msg)
@@ -1193,6 +1200,10 @@ static void start_ctr(struct sim_server *srv, struct sim_kubelet *m, struct kpod
         sim_logw_end(&c->log);
         event(srv, m, kp, pod, c, "Warning", "Failed", "Error: %s", msg);
     } else {
+        char pids[16];
+        const char *kv[] = {"container", c->name, "pid", pids, "path", path, NULL};
+        snprintf(pids, sizeof(pids), "%ld", (long)pid);
+        k8s_log(K8S_LOG_INFO, kp->ns, kp->name, "kubelet: container started", kv);
         c->pid = pid;
         c->state = CS_CREATING;
     }
