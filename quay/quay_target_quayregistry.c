@@ -36,8 +36,8 @@
  * locations, and the storage keys unless objectstorage is managed) have the
  * same values in its config.yaml as in ours (absent where ours has none),
  * and every other file of our bundle is there byte for byte (except CA
- * files and ssl.cert/ssl.key, which newer operators route to other
- * Secrets).
+ * files, ssl.cert/ssl.key and clair-ssl.*, which newer operators route to
+ * other Secrets).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,7 +194,9 @@ static cJSON *find_component(const cJSON *components, const char *kind)
     return NULL;
 }
 
-/* An entry the Quay Operator appends by itself: {kind, managed: true}. */
+/* An entry the Quay Operator appends by itself (EnsureDefaultComponents):
+ * {kind, managed} and nothing else — managed: false for the kinds whose API
+ * the cluster lacks (route, tls, objectstorage, monitoring). */
 static int default_like(const cJSON *c)
 {
     const cJSON *m;
@@ -203,7 +205,7 @@ static int default_like(const cJSON *c)
         if (strcmp(m->string, "kind") != 0 && strcmp(m->string, "managed") != 0)
             return 0;
     }
-    return cJSON_IsTrue(jget(c, "managed"));
+    return cJSON_IsBool(jget(c, "managed"));
 }
 
 /* `have` runs `want`, allowing only defaults the operator appended. */
@@ -595,7 +597,7 @@ static int skipped_file(const struct quay_bundle *b, const char *key)
 {
     return strcmp(key, b->config_key) == 0 || quay_bundle_is_partial(b, key) ||
            quay_bundle_key_is_ca(key) || strcmp(key, "ssl.cert") == 0 ||
-           strcmp(key, "ssl.key") == 0;
+           strcmp(key, "ssl.key") == 0 || strncmp(key, "clair-ssl.", 10) == 0;
 }
 
 /* Whether the operator's rendered config came from `ours`; `why` says what
