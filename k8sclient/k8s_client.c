@@ -431,7 +431,8 @@ int k8s_create(struct k8s_client *c, const struct k8s_resource *res, const char 
                const cJSON *obj, const struct k8s_opts *opts, cJSON **out, struct k8s_error *err)
 {
     struct k8s_buf u = {0};
-    *out = NULL;
+    if (out)
+        *out = NULL;
     char *body = NULL;
     int rc = to_json(obj, &body, err);
     if (rc)
@@ -457,7 +458,8 @@ int k8s_update(struct k8s_client *c, const struct k8s_resource *res, const char 
                struct k8s_error *err)
 {
     struct k8s_buf u = {0};
-    *out = NULL;
+    if (out)
+        *out = NULL;
     char *body = NULL;
     int rc = to_json(obj, &body, err);
     if (rc)
@@ -491,7 +493,8 @@ int k8s_patch(struct k8s_client *c, const struct k8s_resource *res, const char *
         [K8S_PATCH_STRATEGIC] = "application/strategic-merge-patch+json",
     };
     struct k8s_buf u = {0};
-    *out = NULL;
+    if (out)
+        *out = NULL;
     if ((unsigned)type > K8S_PATCH_STRATEGIC)
         return k8s_error_set(err, K8S_EARG, "unknown patch type %d", (int)type);
     if (!name || !*name)

@@ -122,7 +122,9 @@ int k8s_get_text(struct k8s_client *c, const struct k8s_resource *res, const cha
  * opts->single_page. ns NULL on a namespaced resource lists all namespaces. */
 int k8s_list(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
              const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
-/* metadata.generateName is honoured by the server; the created object is returned. */
+/* metadata.generateName is honoured by the server; the created object is
+ * returned in *out. For create, update and patch `out` may be NULL (result
+ * not wanted), as for delete. */
 int k8s_create(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
                const cJSON *obj, const struct k8s_opts *opts, cJSON **out,
                struct k8s_error *err);

@@ -1211,7 +1211,8 @@ static void do_patch(struct ctx *c, int status_sub)
                                        "jsonpatch.Patch");
             goto fail;
         }
-        if (k8s_json_patch_apply(served, patch, &result, &kerr) != 0) {
+        if (k8s_json_patch_apply_flags(served, patch, K8S_JSON_PATCH_APISERVER, &result, &kerr) !=
+            0) {
             if (kerr.code == K8S_EBADREQUEST)
                 sim_err_bad_request(&c->e, "%s", kerr.message);
             else
@@ -1328,8 +1329,8 @@ static long pod_grace(const struct sim_kind *k, const cJSON *pod, const struct d
         period = d->grace;
     else if (cJSON_IsNumber(t))
         period = (long)t->valuedouble;
-    if (!node || !*node || (phase && (strcmp(phase, "Succeeded") == 0 ||
-                                      strcmp(phase, "Failed") == 0)))
+    if (!node || !*node ||
+        (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))
         period = 0;
     return period < 0 ? 0 : period;
 }
