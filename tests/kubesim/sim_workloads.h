@@ -17,7 +17,8 @@
  *              image -> local binary ("*" at the end: prefix match); a pod
  *              whose image is not mapped stays Pending with ErrImagePull
  *   "claims":  {"<namespace>/<claimName>": "/abs/host/dir"}  PVC -> directory
- *   "kubelet":      {"startDelayMs": 0}
+ *   "kubelet":      {"startDelayMs": 0, "backOffBaseMs", "backOffMaxMs", "volumeSyncMs"}
+ *                   (see sim_kubelet.h)
  *   "jobs":         {"backoffBaseMs": 10000, "backoffMaxMs": 600000}
  *   "deployments":  {"rolloutDelayMs": 1000, "stall": {"<ns>/<name>": true}}
  *   "quayOperator": {"requeueSeconds": 60, "currentVersion": "3.13.3",
