@@ -76,6 +76,8 @@ static void add_resource(cJSON *arr, const struct sim_kind *k, const char *name,
         cJSON_AddStringToObject(r, "group", "authentication.k8s.io");
         cJSON_AddStringToObject(r, "version", "v1");
         cJSON_AddStringToObject(r, "kind", "TokenRequest");
+    } else if (strcmp(name, "pods/binding") == 0) {
+        cJSON_AddStringToObject(r, "kind", "Binding");
     } else {
         cJSON_AddStringToObject(r, "kind", k->kind);
     }
@@ -124,6 +126,13 @@ static int resource_list(struct sim_server *srv, const char *group, const char *
         if (!*k->group && strcmp(k->resource, "serviceaccounts") == 0) {
             static const char *const create_only[] = {"create", NULL};
             add_resource(arr, k, "serviceaccounts/token", "", create_only, 0);
+        }
+        if (!*k->group && strcmp(k->resource, "pods") == 0) {
+            /* Served by the kubelet module (sim_kubelet.c) and sim_verbs.c. */
+            static const char *const get_only[] = {"get", NULL};
+            static const char *const create_only[] = {"create", NULL};
+            add_resource(arr, k, "pods/binding", "", create_only, 0);
+            add_resource(arr, k, "pods/log", "", get_only, 0);
         }
         if (!*k->group && strcmp(k->resource, "namespaces") == 0) {
             static const char *const update_only[] = {"update", NULL};
