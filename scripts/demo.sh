@@ -5,10 +5,12 @@
 # the product has: the data path of a migration. It starts a real OpenStack
 # Swift (S3 API + Swift API) on 127.0.0.1, fills a bucket in account 1 with a
 # synthetic Quay store (the "old" storage), then does what a migration's copy
-# Jobs will do: probe the new storage in account 2, presync (full copy), a
-# no-op re-sync, an incremental pass after new pushes, and a verify. If the
-# Kubernetes API simulator is built, it also installs the operator's CRDs and
-# manifests with real kubectl and applies a sample StorageMigration.
+# Jobs will do: probe the new storage in account 2, then — as Indexed Jobs of
+# two shards on the Kubernetes API simulator, whose kubelet runs the operator's
+# image as the binary just built, credentials by secretKeyRef — presync (full
+# copy), a no-op re-sync and the incremental pass after new pushes; then a
+# verify. The CRDs and manifests are installed with real kubectl and a sample
+# StorageMigration is applied.
 #
 #   ./scripts/demo.sh            (state in a temp dir; everything stops at exit)
 set -euo pipefail
@@ -67,12 +69,58 @@ export QSO_DESTINATION_AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY2
 echo "== Validating: probe both ends (list; write, read back, delete a probe key)"
 run copy --source "$old" --destination "$new" --probe --termination-log "$work/term"
 summary
-echo "== Syncing: presync pass 1 (full copy, sha256 of every blob checked)"
-run copy --source "$old" --destination "$new" --verify-content --termination-log "$work/term"
-summary
+sim=$root/build/tests/kubesim/kubesim
+echo "== the cluster: the API simulator with its workload controllers (Jobs, pods as processes)"
+# The operator's image runs as the binary just built (tests/kubesim/sim_workloads.h).
+printf '{"images":{"quay.io/quaystorage/quay-storage-operator*":"%s"},"jobs":{"backoffBaseMs":1000}}\n' \
+  "$bin" >"$work/workloads.json"
+"$sim" --state-dir "$work/sim" --port 0 --exit-after 900 --workloads "$work/workloads.json" \
+  --fixtures tests/fixtures/crds >"$work/sim.log" 2>&1 &
+sim_pid=$!
+for _ in $(seq 100); do [ -f "$work/sim/ready" ] && break; sleep 0.1; done
+[ -f "$work/sim/ready" ] || { tail -5 "$work/sim.log"; exit 1; }
+export KUBECONFIG=$work/sim/kubeconfig
+kubectl apply -k deploy/ --validate=false >/dev/null
+kubectl wait --for=condition=Established crd/storagemigrations.quaystorage.io --timeout=30s >/dev/null
+ns=$(awk '/^  namespace:/ {print $2; exit}' deploy/examples/storagemigration-quay-s3-to-s3.yaml)
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f - >/dev/null
+kubectl apply -f deploy/examples/storagemigration-quay-s3-to-s3.yaml
+kubectl get storagemigrations -n "$ns" -o wide
+# The credentials of both ends, as a migration's copy Jobs receive them: a
+# Secret read through secretKeyRef (never on a command line).
+# (kubectl apply, not `kubectl create secret`: the simulator speaks JSON only.)
+/usr/bin/python3 -c 'import json, os; e = os.environ; print(json.dumps({"apiVersion": "v1",
+  "kind": "Secret", "metadata": {"name": "demo-copy-credentials"}, "stringData": {
+  "src-key": e["AWS_ACCESS_KEY_ID"], "src-secret": e["AWS_SECRET_ACCESS_KEY"],
+  "dst-key": e["AWS_ACCESS_KEY_ID2"], "dst-secret": e["AWS_SECRET_ACCESS_KEY2"]}}))' |
+  kubectl -n "$ns" apply -f - >/dev/null
+
+copy_job() { # name pass-args...
+  local name=$1; shift
+  local args="" a
+  for a in "$@"; do args="$args\"$a\","; done
+  kubectl -n "$ns" apply -f - >/dev/null <<JOB
+{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"$name"},
+ "spec":{"completionMode":"Indexed","completions":2,"parallelism":2,"backoffLimit":2,
+  "template":{"spec":{"restartPolicy":"Never","automountServiceAccountToken":false,
+   "containers":[{"name":"copy","image":"quay.io/quaystorage/quay-storage-operator:demo",
+    "args":["copy","--shards","2",${args%,}],
+    "env":[{"name":"QSO_LOG_LEVEL","value":"warn"},
+     {"name":"QSO_SOURCE_AWS_ACCESS_KEY_ID","valueFrom":{"secretKeyRef":{"name":"demo-copy-credentials","key":"src-key"}}},
+     {"name":"QSO_SOURCE_AWS_SECRET_ACCESS_KEY","valueFrom":{"secretKeyRef":{"name":"demo-copy-credentials","key":"src-secret"}}},
+     {"name":"QSO_DESTINATION_AWS_ACCESS_KEY_ID","valueFrom":{"secretKeyRef":{"name":"demo-copy-credentials","key":"dst-key"}}},
+     {"name":"QSO_DESTINATION_AWS_SECRET_ACCESS_KEY","valueFrom":{"secretKeyRef":{"name":"demo-copy-credentials","key":"dst-secret"}}}]}]}}}}
+JOB
+  kubectl -n "$ns" wait --for=condition=Complete "job/$name" --timeout=300s >/dev/null ||
+    { kubectl -n "$ns" describe "job/$name"; kubectl -n "$ns" logs -l "job-name=$name" --tail=20; exit 1; }
+  kubectl -n "$ns" get pods -l "job-name=$name" \
+    -o jsonpath='{range .items[*]}  shard {.metadata.annotations.batch\.kubernetes\.io/job-completion-index}: {.status.containerStatuses[0].state.terminated.message}{"\n"}{end}'
+}
+
+echo "== Syncing: presync pass 1 as an Indexed Job of 2 shards (sha256 of every blob checked)"
+copy_job presync-1 --source "$old" --destination "$new" --verify-content
 echo "== Syncing: presync pass 2 (nothing changed: a no-op)"
-run copy --source "$old" --destination "$new" --termination-log "$work/term"
-summary
+copy_job presync-2 --source "$old" --destination "$new"
 echo "== users push 25 new blobs; FinalSync: the delta pass"
 /usr/bin/python3 tests/e2e/copy/gen_store.py "$work/store2" 25 --seed 7 --no-extras >/dev/null
 export QSO_DESTINATION_AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
@@ -80,24 +128,9 @@ export QSO_DESTINATION_AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 run copy --source "$work/store2" --destination "$old" --termination-log "$work/term"
 export QSO_DESTINATION_AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID2
 export QSO_DESTINATION_AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY2
-run copy --source "$old" --destination "$new" --termination-log "$work/term"
-summary
+copy_job final-sync --source "$old" --destination "$new"
 echo "== Verifying: full listing comparison and 20 blobs re-hashed"
 run verify --source "$old" --destination "$new" --sample 20 --termination-log "$work/term"
 summary
-
-sim=$root/build/tests/kubesim/kubesim
-if [ -x "$sim" ]; then
-  echo "== the API: CRDs, RBAC and the operator Deployment on the API simulator (real kubectl)"
-  "$sim" --state-dir "$work/sim" --port 0 --exit-after 600 >"$work/sim.log" 2>&1 &
-  sim_pid=$!
-  for _ in $(seq 100); do [ -f "$work/sim/ready" ] && break; sleep 0.1; done
-  export KUBECONFIG=$work/sim/kubeconfig
-  kubectl apply -k deploy/ --validate=false >/dev/null
-  kubectl wait --for=condition=Established crd/storagemigrations.quaystorage.io --timeout=30s >/dev/null
-  ns=$(awk '/^  namespace:/ {print $2; exit}' deploy/examples/storagemigration-quay-s3-to-s3.yaml)
-  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | kubectl apply -f - >/dev/null
-  kubectl apply -f deploy/examples/storagemigration-quay-s3-to-s3.yaml
-  kubectl get storagemigrations -n "$ns" -o wide
-fi
-echo "== done: the copy path of a migration ran end to end (the reconciler that drives it is not built yet)"
+kubectl -n "$ns" get jobs
+echo "== done: a migration's data path ran end to end as Jobs on the simulator (the StorageMigration reconciler that drives it is not built yet)"
