@@ -184,4 +184,14 @@ int ctl_rw__keyjob(struct ctl_rw *r, struct ctl_context *ctx, const struct quay_
                    const cJSON *window, enum quay_keyjob_op op, const char *sql,
                    enum quay_keyjob_state *state, char *msg, size_t cap, struct k8s_error *err);
 
+/*
+ * Before a window's earlier key is expired: no registration of it may still
+ * run (a restart lost the key while its REGISTER Job ran). Deletes the
+ * window's REGISTER Jobs; *busy = 1 (msg says why) until none is left and
+ * no registration pod of the namespace still runs.
+ */
+int ctl_rw__keyjob_quiesce(struct ctl_context *ctx, const struct quay_target_ref *t,
+                           const cJSON *window, int *busy, char *msg, size_t cap,
+                           struct k8s_error *err);
+
 #endif

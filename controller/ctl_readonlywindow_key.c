@@ -260,7 +260,9 @@ out:
 static int create_ignoring_exists(struct k8s_client *c, const struct k8s_resource *res,
                                   const char *ns, const cJSON *obj, struct k8s_error *err)
 {
-    int rc = k8s_create(c, res, ns, obj, NULL, NULL, err);
+    cJSON *created = NULL;
+    int rc = k8s_create(c, res, ns, obj, NULL, &created, err);
+    cJSON_Delete(created);
     return rc == K8S_EALREADYEXISTS ? 0 : rc;
 }
 
@@ -406,5 +408,63 @@ out:
     cJSON_Delete(pull);
     cJSON_Delete(pods);
     cJSON_Delete(job);
+    return rc;
+}
+
+int ctl_rw__keyjob_quiesce(struct ctl_context *ctx, const struct quay_target_ref *t,
+                           const cJSON *window, int *busy, char *msg, size_t cap,
+                           struct k8s_error *err)
+{
+    struct k8s_client *c = ctl_context_client(ctx);
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(window, "metadata"), "uid"));
+    struct k8s_opts lo = {.label_selector = "app.kubernetes.io/component=service-key,"
+                                            "quaystorage.io/service-key-op=register"};
+    cJSON *jobs = NULL, *pods = NULL;
+    const cJSON *it;
+    int rc;
+    *busy = 0;
+    msg[0] = '\0';
+    if ((rc = k8s_list(c, &JOBS, t->ns, &lo, &jobs, err)))
+        return rc;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(jobs, "items"))
+    {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+        if (!name || !uid || !quay_object_owned_by(it, uid))
+            continue;
+        if (!ctl_context_may_write(ctx)) {
+            rc = k8s_error_set(err, K8S_ESTOPPED, "no longer the leader");
+            goto out;
+        }
+        if ((rc = delete_ignoring_missing(c, &JOBS, t->ns, name, err)) ||
+            (rc = delete_ignoring_missing(c, &SECRETS, t->ns, name, err)) ||
+            (rc = delete_ignoring_missing(c, &CONFIGMAPS, t->ns, name, err)))
+            goto out;
+        *busy = 1;
+        snprintf(msg, cap, "stopping registration Job %s of an earlier key", name);
+    }
+    if (*busy)
+        goto out;
+    /* A deleted Job's pod may still be running psql: wait for every
+     * registration pod of the namespace to be done (over-cautious for
+     * other windows' pods, which only delays this by their run time). */
+    if ((rc = k8s_list(c, &PODS, t->ns, &lo, &pods, err)))
+        goto out;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(pods, "items"))
+    {
+        const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "status"), "phase"));
+        if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
+            continue;
+        *busy = 1;
+        snprintf(msg, cap, "waiting for registration pod %s to stop",
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                     cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name")));
+        break;
+    }
+out:
+    cJSON_Delete(pods);
+    cJSON_Delete(jobs);
     return rc;
 }

@@ -68,6 +68,14 @@ static int set_time(cJSON *o, const char *k, int64_t ms)
     return set_str(o, k, buf);
 }
 
+/* Replaces (or adds) member `k`, taking `item`. */
+static void put_member(cJSON *o, const char *k, cJSON *item)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+    if (item)
+        cJSON_AddItemToObject(o, k, item);
+}
+
 static void fmt_time(int64_t ms, char *buf, size_t cap)
 {
     ctl_clock_format_rfc3339(ms, buf, cap);
@@ -263,8 +271,13 @@ static int plan_read_only_key(struct ctl_rw *r, struct ctl_context *ctx,
     size_t len;
     enum quay_keyjob_state js;
     struct rw_key *mk = ctl_rw__key_find(r, w->uid);
-    const char *kid = jstr(w->status, "serviceKeyID");
+    char kidbuf[QUAY_OVERLAY_MAX_KID + 1];
+    /* A copy: the status member is replaced below. */
+    const char *kid = jstr(w->status, "serviceKeyID") ? kidbuf : NULL;
     int rc = 0;
+
+    snprintf(kidbuf, sizeof(kidbuf), "%s",
+             jstr(w->status, "serviceKeyID") ? jstr(w->status, "serviceKeyID") : "");
 
     ctl_wq_key(tkey, sizeof(tkey),
                t->kind == QUAY_TARGET_QUAYREGISTRY ? CTL_RW_KIND_QR : CTL_RW_KIND_STANDALONE, t->ns,
@@ -280,6 +293,14 @@ static int plan_read_only_key(struct ctl_rw *r, struct ctl_context *ctx,
         if (!settled) {
             waiting(w, "waiting for %s to settle before expiring service key %s", "the registry",
                     kid);
+            return 0;
+        }
+        int busy = 0;
+        if ((rc = ctl_rw__keyjob_quiesce(ctx, t, w->obj, &busy, jobmsg, sizeof(jobmsg), err)))
+            return rc;
+        if (busy) {
+            waiting(w, "Replacing service key %s, left by an interrupted activation: %s", kid,
+                    jobmsg);
             return 0;
         }
         if ((rc = quay_servicekey_sql_expire(kid, &sql, &len, err)))
@@ -530,8 +551,7 @@ static int patch_window(struct ctl_context *ctx, struct rw_win *w, cJSON *patch,
     if (rc)
         return rc;
     /* Keep what we computed; take the object's new metadata. */
-    cJSON_ReplaceItemInObjectCaseSensitive(
-        w->obj, "metadata", cJSON_DetachItemFromObjectCaseSensitive(res, "metadata"));
+    put_member(w->obj, "metadata", cJSON_DetachItemFromObjectCaseSensitive(res, "metadata"));
     cJSON_Delete(res);
     return 0;
 }
@@ -616,7 +636,16 @@ static int expire_key(struct ctl_rw *r, struct ctl_context *ctx, const struct qu
     size_t len;
     enum quay_keyjob_state js;
     int rc;
+    int busy = 0;
     snprintf(kidc, sizeof(kidc), "%s", kid ? kid : "");
+    /* A registration still running could re-approve the key after this. */
+    if ((rc = ctl_rw__keyjob_quiesce(ctx, t, w->obj, &busy, jobmsg, sizeof(jobmsg), err)))
+        return rc;
+    if (busy) {
+        snprintf(msg, cap, "Expiring service key %s: %s", kidc, jobmsg);
+        w->requeue_soon = 1;
+        return 0;
+    }
     if ((rc = quay_servicekey_sql_expire(kidc, &sql, &len, err)))
         return rc;
     rc = ctl_rw__keyjob(r, ctx, t, w->obj, QUAY_KEYJOB_EXPIRE, sql, &js, jobmsg, sizeof(jobmsg),
@@ -930,9 +959,9 @@ int ctl_rw__win_report(struct ctl_rw *r, struct ctl_context *ctx, const struct q
             cJSON_Delete(res_obj);
             return rc == K8S_ECONFLICT ? CTL_REQUEUE : rc;
         }
-        cJSON_ReplaceItemInObjectCaseSensitive(
-            w->obj, "metadata", cJSON_DetachItemFromObjectCaseSensitive(res_obj, "metadata"));
-        cJSON_ReplaceItemInObjectCaseSensitive(w->obj, "status", cJSON_Duplicate(w->status, 1));
+        put_member(w->obj, "metadata",
+                   cJSON_DetachItemFromObjectCaseSensitive(res_obj, "metadata"));
+        put_member(w->obj, "status", cJSON_Duplicate(w->status, 1));
         cJSON_Delete(res_obj);
     }
 
@@ -995,8 +1024,10 @@ int ctl_rw__win_invalid_target(struct ctl_context *ctx, const char *ns, const ch
         struct k8s_opts o = {.subresource = "status"};
         cJSON_DeleteItemFromObjectCaseSensitive(w.obj, "status");
         cJSON_AddItemToObject(w.obj, "status", cJSON_Duplicate(w.status, 1));
-        rc = k8s_update(ctl_context_client(ctx), &ctl_rw__windows_res, ns, name, w.obj, &o, NULL,
-                        err);
+        cJSON *res_obj = NULL;
+        rc = k8s_update(ctl_context_client(ctx), &ctl_rw__windows_res, ns, name, w.obj, &o,
+                        &res_obj, err);
+        cJSON_Delete(res_obj);
         if (rc == K8S_ECONFLICT)
             rc = CTL_REQUEUE;
         if (rc)

@@ -250,7 +250,7 @@ def table(rows):
 # Adding a grant means adding it here too, on purpose.
 OPERATOR = table([
     ("quaystorage.io", "storagemigrations", "get list watch"),
-    ("quaystorage.io", "readonlywindows", "get list watch create delete"),
+    ("quaystorage.io", "readonlywindows", "get list watch create delete patch"),
     ("quaystorage.io", "storagemigrations/status", "update patch"),
     ("quaystorage.io", "readonlywindows/status", "update patch"),
     ("quaystorage.io", "storagemigrations/finalizers", "update"),
@@ -258,6 +258,7 @@ OPERATOR = table([
     ("quay.redhat.com", "quayregistries", "get list watch patch"),
     ("", "secrets", "get list watch create patch delete"),
     ("batch", "jobs", "get list watch create delete"),
+    ("", "configmaps", "create delete"),
     ("", "pods", "get list watch"),
     ("", "pods/log", "get"),
     ("apps", "deployments", "get list watch patch"),
