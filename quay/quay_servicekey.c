@@ -906,10 +906,16 @@ int quay_pg_service_from_db_uri(const char *service_name, const char *db_uri, ch
             scheme_ok = 1;
     if (!scheme_ok) {
         int mysql = schemelen >= 5 && strncmp(db_uri, "mysql", 5) == 0;
+        /* Shown only when it looks like a scheme: a malformed URI's "scheme"
+         * may run into its userinfo (the password). */
+        int showable = schemelen > 0 && schemelen <= 32;
+        for (size_t i = 0; showable && i < schemelen; i++)
+            showable = islower((unsigned char)db_uri[i]) || isdigit((unsigned char)db_uri[i]) ||
+                       db_uri[i] == '+' || db_uri[i] == '-' || db_uri[i] == '.';
         rc = sk_fail(err, K8S_EARG, mysql ? QUAY_SK_R_UNSUPPORTED : QUAY_SK_R_BAD_URI,
                      "DB_URI scheme \"%.*s\" is not PostgreSQL; read-only service keys are "
                      "registered with psql, which needs a PostgreSQL database",
-                     (int)(schemelen > 32 ? 32 : schemelen), db_uri);
+                     showable ? (int)schemelen : 3, showable ? db_uri : "...");
         goto out;
     }
 
@@ -927,15 +933,23 @@ int quay_pg_service_from_db_uri(const char *service_name, const char *db_uri, ch
 
     const char *rest = sep + 3;
     const char *end = rest + strlen(rest);
-    const char *q = strchr(rest, '?');
-    const char *pathend = q ? q : end;
-    /* Userinfo ends at the last '@' before the query: SQLAlchemy's URL
-     * grammar lets neither host nor database contain one, and a password
-     * with a literal '@' must be percent-encoded anyway. */
+    /* The userinfo as SQLAlchemy's make_url (Quay's DB_URI parser) finds it:
+     * a user name holds no ':' or '/', a password no '@' but possibly '/',
+     * '?' or ':'. So it is split off BEFORE the query is looked for;
+     * otherwise a '?' in the password would start the "query" and a piece
+     * of the password be read, and shown, as a query parameter. */
+    const char *ustop = rest + strcspn(rest, ":/");
     const char *at = NULL;
-    for (const char *p = rest; p < pathend; p++)
-        if (*p == '@')
-            at = p;
+    if (*ustop == ':')
+        at = strchr(ustop + 1, '@');
+    if (!at) {
+        /* No password: a user name (which may hold '@') ends at its last. */
+        for (const char *p = rest; p < ustop; p++)
+            if (*p == '@')
+                at = p;
+    }
+    const char *q = strchr(at ? at + 1 : rest, '?');
+    const char *pathend = q ? q : end;
     const char *user = NULL, *pass = NULL;
     size_t userlen = 0, passlen = 0;
     const char *host = rest;

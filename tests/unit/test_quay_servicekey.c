@@ -573,6 +573,55 @@ static void test_service_file_from_db_uri(void **state)
                      K8S_EARG);
 }
 
+/*
+ * Quay parses DB_URI with SQLAlchemy's make_url: a password may hold '/',
+ * '?' and ':' unencoded (only '@' ends it). Such a password is the
+ * password, never a query, a port or a database, and an error never shows
+ * a piece of it (a '?' in it was once taken for the start of the query, and
+ * what followed was echoed as a "query parameter").
+ */
+static void test_db_uri_password_with_reserved_characters(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    char *out = NULL;
+    assert_int_equal(
+        quay_pg_service_from_db_uri("q", "postgresql://u:5432/x?s3cretpw@h/db", &out, NULL, &err),
+        0);
+    assert_non_null(strstr(out, "[q]\nhost=h\ndbname=db\nuser=u\npassword=5432/x?s3cretpw\n"));
+    free(out);
+    assert_int_equal(
+        quay_pg_service_from_db_uri(
+            "q", "postgresql://u:a?b:c/d@db.example:5433/quay?sslmode=require", &out, NULL, &err),
+        0);
+    assert_non_null(strstr(out, "host=db.example\nport=5433\ndbname=quay\nuser=u\n"
+                                "password=a?b:c/d\nsslmode=require\n"));
+    free(out);
+    /* '@' in a query value and in a user name without a password. */
+    assert_int_equal(quay_pg_service_from_db_uri("q", "postgresql://u:pw@h/db?application_name=a@b",
+                                                 &out, NULL, &err),
+                     0);
+    assert_non_null(strstr(out, "host=h\ndbname=db\nuser=u\npassword=pw\napplication_name=a@b\n"));
+    free(out);
+    assert_int_equal(quay_pg_service_from_db_uri("q", "postgresql://u@h:5432/db", &out, NULL, &err),
+                     0);
+    assert_non_null(strstr(out, "host=h\nport=5432\ndbname=db\nuser=u\n"));
+    free(out);
+
+    /* Refused URIs still never show the password. */
+    const char *bad[] = {
+        "postgresql://u:x?s3cretpw@h/db?x",
+        "postgresql://u:5432/x?s3cretpw=1@h/",
+        "postgresql:/u:s3cretpw://h/db",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = (char *)1;
+        assert_int_equal(quay_pg_service_from_db_uri("q", bad[i], &out, NULL, &err), K8S_EARG);
+        assert_null(out);
+        assert_null(strstr(err.message, "s3cretpw"));
+    }
+}
+
 /* Nothing this module does writes to stdout or stderr. */
 static void test_nothing_is_printed(void **state)
 {
@@ -1220,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_utc_timestamps),
         cmocka_unit_test(test_registration_sql),
         cmocka_unit_test(test_service_file_from_db_uri),
+        cmocka_unit_test(test_db_uri_password_with_reserved_characters),
         cmocka_unit_test(test_nothing_is_printed),
     };
     const struct CMUnitTest with_postgres[] = {
