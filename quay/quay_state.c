@@ -269,9 +269,12 @@ int quay_state_to_json(const struct quay_state *s, cJSON **out, struct k8s_error
             }
         }
     }
+    /* cJSON_AddItemToObject fails (copying the key) when memory runs out:
+     * a record written without one of its parts would read back wrong. */
     if (!(x = config_to_json(&s->original, 0)))
         goto oom;
-    cJSON_AddItemToObject(j, "original", x);
+    if (!cJSON_AddItemToObject(j, "original", x))
+        goto oom_x;
     if ((s->backup[0] && !add_str(x, "backup", s->backup)) ||
         (s->config_key[0] && !add_str(x, "configKey", s->config_key)))
         goto oom;
@@ -288,17 +291,22 @@ int quay_state_to_json(const struct quay_state *s, cJSON **out, struct k8s_error
             cJSON_Delete(j);
             return rc;
         }
-        cJSON_AddItemToArray(arr, o);
+        if (!cJSON_AddItemToArray(arr, o)) {
+            x = o;
+            goto oom_x;
+        }
     }
     if (s->applied.present) {
         if (!(x = config_to_json(&s->applied, 1)))
             goto oom;
-        cJSON_AddItemToObject(j, "applied", x);
+        if (!cJSON_AddItemToObject(j, "applied", x))
+            goto oom_x;
     }
     if (s->pending.present) {
         if (!(x = config_to_json(&s->pending, 1)))
             goto oom;
-        cJSON_AddItemToObject(j, "pending", x);
+        if (!cJSON_AddItemToObject(j, "pending", x))
+            goto oom_x;
     }
     if (s->scaled_from && !add_copy(j, "scaledFrom", s->scaled_from))
         goto oom;
@@ -310,6 +318,8 @@ int quay_state_to_json(const struct quay_state *s, cJSON **out, struct k8s_error
     }
     *out = j;
     return 0;
+oom_x:
+    cJSON_Delete(x);
 oom:
     cJSON_Delete(j);
     return k8s_error_set(err, K8S_ENOMEM, "out of memory");

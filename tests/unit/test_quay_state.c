@@ -203,6 +203,52 @@ static void test_names(void **state)
     assert_int_equal(quay_state_name((enum quay_target_kind)0, "x", a, sizeof(a), &err), K8S_EARG);
 }
 
+/* cJSON's allocator for the next test: fails the fail_at-th allocation. */
+static long alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t n)
+{
+    if (++alloc_count == alloc_fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+/*
+ * Out of memory at any allocation, to_json either fails or produces the
+ * whole record: a record missing "original", "applied" or "pending" would
+ * be written to the API as if complete and make every later step fail to
+ * read it (or forget what was applied).
+ */
+static void test_to_json_out_of_memory_is_all_or_nothing(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_state *s = sample_state();
+    cJSON *want = NULL;
+    assert_int_equal(quay_state_to_json(s, &want, &err), 0);
+    for (alloc_fail_at = 1;; alloc_fail_at++) {
+        cJSON_Hooks hooks = {failing_malloc, free};
+        cJSON *got = NULL;
+        alloc_count = 0;
+        cJSON_InitHooks(&hooks);
+        int rc = quay_state_to_json(s, &got, &err);
+        cJSON_InitHooks(NULL);
+        if (rc == 0) {
+            if (!k8s_json_equal(got, want))
+                fail_msg("allocation %ld failed: to_json succeeded with an incomplete record",
+                         alloc_fail_at);
+            cJSON_Delete(got);
+        } else {
+            assert_int_equal(rc, K8S_ENOMEM);
+            assert_null(got);
+        }
+        if (alloc_count < alloc_fail_at)
+            break; /* every allocation was tried */
+    }
+    cJSON_Delete(want);
+    quay_state_free(s);
+}
+
 /* ---- against the simulator ---------------------------------------------------------- */
 
 struct fixture {
@@ -352,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_put_overlay_replaces_same_window),
         cmocka_unit_test(test_newer_version_and_bad_records_refused),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_to_json_out_of_memory_is_all_or_nothing),
     };
     const struct CMUnitTest api[] = {
         cmocka_unit_test(test_record_in_the_api),
