@@ -47,76 +47,101 @@ static int name_for(const struct quay_keyjob_spec *s, char *out, size_t cap)
     return snprintf(out, cap, "qso-sk-%s-%s", op, hex) < (int)cap ? 0 : -1;
 }
 
-/* metadata shared by the three objects. */
-static cJSON *metadata(const struct quay_keyjob_spec *s, const char *name)
+/*
+ * Every cJSON_Add* call returns NULL (and adds nothing) when memory runs
+ * out, and a Job missing one member (automountServiceAccountToken: false, a
+ * securityContext field, the owner's uid) is still a valid Job. So each call
+ * goes through OK(), which records a failure in the builder's `bad` flag,
+ * and the objects are used only when nothing failed.
+ */
+#define OK(expr)                                                                                   \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            *bad = 1;                                                                              \
+    } while (0)
+
+/* Adds `item` (owned) to object `o` or array `o` (k NULL); frees it on failure. */
+static cJSON *put(cJSON *o, const char *k, cJSON *item, int *bad)
 {
-    cJSON *m = cJSON_CreateObject(), *labels, *ann, *refs, *ref;
-    if (!m)
-        return NULL;
-    cJSON_AddStringToObject(m, "name", name);
-    cJSON_AddStringToObject(m, "namespace", s->namespace);
-    labels = cJSON_AddObjectToObject(m, "labels");
-    ann = cJSON_AddObjectToObject(m, "annotations");
-    refs = cJSON_AddArrayToObject(m, "ownerReferences");
-    ref = cJSON_CreateObject();
-    if (!labels || !ann || !refs || !ref) {
-        cJSON_Delete(ref);
-        cJSON_Delete(m);
+    int added =
+        o && item && (k ? cJSON_AddItemToObject(o, k, item) : cJSON_AddItemToArray(o, item));
+    if (!added) {
+        cJSON_Delete(item);
+        *bad = 1;
         return NULL;
     }
-    cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", MANAGED_BY);
-    cJSON_AddStringToObject(labels, "app.kubernetes.io/component", "service-key");
-    cJSON_AddStringToObject(labels, "quaystorage.io/service-key-op", quay_keyjob_op_name(s->op));
+    return item;
+}
+
+/* metadata shared by the three objects. */
+static cJSON *metadata(const struct quay_keyjob_spec *s, const char *name, int *bad)
+{
+    cJSON *m = cJSON_CreateObject(), *labels, *ann, *ref;
+    if (!m) {
+        *bad = 1;
+        return NULL;
+    }
+    OK(cJSON_AddStringToObject(m, "name", name));
+    OK(cJSON_AddStringToObject(m, "namespace", s->namespace));
+    labels = cJSON_AddObjectToObject(m, "labels");
+    ann = cJSON_AddObjectToObject(m, "annotations");
+    ref = put(cJSON_AddArrayToObject(m, "ownerReferences"), NULL, cJSON_CreateObject(), bad);
+    OK(labels && ann && ref);
+    OK(cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", MANAGED_BY));
+    OK(cJSON_AddStringToObject(labels, "app.kubernetes.io/component", "service-key"));
+    OK(cJSON_AddStringToObject(labels, "quaystorage.io/service-key-op",
+                               quay_keyjob_op_name(s->op)));
     /* Window names may exceed a label value's 63 characters: annotation. */
-    cJSON_AddStringToObject(ann, "quaystorage.io/readonlywindow", s->window_name);
-    cJSON_AddStringToObject(ref, "apiVersion", OWNER_API);
-    cJSON_AddStringToObject(ref, "kind", OWNER_KIND);
-    cJSON_AddStringToObject(ref, "name", s->window_name);
-    cJSON_AddStringToObject(ref, "uid", s->window_uid);
-    cJSON_AddBoolToObject(ref, "controller", 1);
-    cJSON_AddBoolToObject(ref, "blockOwnerDeletion", 1);
-    cJSON_AddItemToArray(refs, ref);
+    OK(cJSON_AddStringToObject(ann, "quaystorage.io/readonlywindow", s->window_name));
+    OK(cJSON_AddStringToObject(ref, "apiVersion", OWNER_API));
+    OK(cJSON_AddStringToObject(ref, "kind", OWNER_KIND));
+    OK(cJSON_AddStringToObject(ref, "name", s->window_name));
+    OK(cJSON_AddStringToObject(ref, "uid", s->window_uid));
+    OK(cJSON_AddBoolToObject(ref, "controller", 1));
+    OK(cJSON_AddBoolToObject(ref, "blockOwnerDeletion", 1));
     return m;
 }
 
-static cJSON *object(const char *api, const char *kind, cJSON *meta)
+static cJSON *object(const char *api, const char *kind, cJSON *meta, int *bad)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o || !meta) {
         cJSON_Delete(o);
         cJSON_Delete(meta);
+        *bad = 1;
         return NULL;
     }
-    cJSON_AddStringToObject(o, "apiVersion", api);
-    cJSON_AddStringToObject(o, "kind", kind);
-    cJSON_AddItemToObject(o, "metadata", meta);
+    OK(cJSON_AddStringToObject(o, "apiVersion", api));
+    OK(cJSON_AddStringToObject(o, "kind", kind));
+    put(o, "metadata", meta, bad);
     return o;
 }
 
-static cJSON *strings(const char *const *v)
+static cJSON *strings(const char *const *v, int *bad)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && v[i]; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+        put(a, NULL, cJSON_CreateString(v[i]), bad);
     return a;
 }
 
-static cJSON *volume_mount(const char *name, const char *path)
+static cJSON *volume_mount(const char *name, const char *path, int *bad)
 {
     cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "name", name);
-    cJSON_AddStringToObject(m, "mountPath", path);
-    cJSON_AddBoolToObject(m, "readOnly", 1);
+    OK(cJSON_AddStringToObject(m, "name", name));
+    OK(cJSON_AddStringToObject(m, "mountPath", path));
+    OK(cJSON_AddBoolToObject(m, "readOnly", 1));
     return m;
 }
 
-static cJSON *build_job(const struct quay_keyjob_spec *s, const char *name, const char *sql_key)
+static cJSON *build_job(const struct quay_keyjob_spec *s, const char *name, const char *sql_key,
+                        int *bad)
 {
     char sql_path[128], svc_path[128];
     const char *cmd[] = {"psql", "-X",           "-q", "-w",     "-v", "ON_ERROR_STOP=1",
                          "-d",   "service=quay", "-f", sql_path, NULL};
     const char *drop[] = {"ALL", NULL};
-    cJSON *job = object("batch/v1", "Job", metadata(s, name));
+    cJSON *job = object("batch/v1", "Job", metadata(s, name, bad), bad);
     cJSON *spec, *tmpl, *tmeta, *pod, *c, *env, *e, *mounts, *vols, *v, *src, *sc, *psc, *caps;
     cJSON *seccomp;
     if (!job)
@@ -125,79 +150,62 @@ static cJSON *build_job(const struct quay_keyjob_spec *s, const char *name, cons
     snprintf(svc_path, sizeof(svc_path), "%s/%s", QUAY_KEYJOB_SERVICE_DIR, QUAY_KEYJOB_SERVICE_KEY);
     spec = cJSON_AddObjectToObject(job, "spec");
     /* psql is idempotent here; two retries cover a database restart. */
-    cJSON_AddNumberToObject(spec, "backoffLimit", 2);
-    cJSON_AddNumberToObject(spec, "activeDeadlineSeconds",
-                            s->active_deadline_seconds > 0 ? (double)s->active_deadline_seconds
-                                                           : 300);
+    OK(cJSON_AddNumberToObject(spec, "backoffLimit", 2));
+    OK(cJSON_AddNumberToObject(spec, "activeDeadlineSeconds",
+                               s->active_deadline_seconds > 0 ? (double)s->active_deadline_seconds
+                                                              : 300));
     tmpl = cJSON_AddObjectToObject(spec, "template");
     tmeta = cJSON_AddObjectToObject(tmpl, "metadata");
-    cJSON_AddItemToObject(
-        tmeta, "labels",
-        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(job, "metadata"), "labels"), 1));
+    put(tmeta, "labels",
+        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(job, "metadata"), "labels"), 1),
+        bad);
     pod = cJSON_AddObjectToObject(tmpl, "spec");
-    cJSON_AddStringToObject(pod, "restartPolicy", "Never");
-    cJSON_AddBoolToObject(pod, "automountServiceAccountToken", 0);
-    cJSON_AddBoolToObject(pod, "enableServiceLinks", 0);
+    OK(pod);
+    OK(cJSON_AddStringToObject(pod, "restartPolicy", "Never"));
+    OK(cJSON_AddBoolToObject(pod, "automountServiceAccountToken", 0));
+    OK(cJSON_AddBoolToObject(pod, "enableServiceLinks", 0));
     psc = cJSON_AddObjectToObject(pod, "securityContext");
-    cJSON_AddBoolToObject(psc, "runAsNonRoot", 1);
+    OK(cJSON_AddBoolToObject(psc, "runAsNonRoot", 1));
     seccomp = cJSON_AddObjectToObject(psc, "seccompProfile");
-    cJSON_AddStringToObject(seccomp, "type", "RuntimeDefault");
+    OK(cJSON_AddStringToObject(seccomp, "type", "RuntimeDefault"));
     if (cJSON_IsArray(s->image_pull_secrets) && cJSON_GetArraySize(s->image_pull_secrets) > 0)
-        cJSON_AddItemToObject(pod, "imagePullSecrets", cJSON_Duplicate(s->image_pull_secrets, 1));
-    c = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
-    cJSON_AddStringToObject(c, "name", "psql");
-    cJSON_AddStringToObject(c, "image", s->image);
-    cJSON_AddStringToObject(c, "imagePullPolicy", "IfNotPresent");
-    cJSON_AddItemToObject(c, "command", strings(cmd));
+        put(pod, "imagePullSecrets", cJSON_Duplicate(s->image_pull_secrets, 1), bad);
+    c = put(cJSON_AddArrayToObject(pod, "containers"), NULL, cJSON_CreateObject(), bad);
+    OK(cJSON_AddStringToObject(c, "name", "psql"));
+    OK(cJSON_AddStringToObject(c, "image", s->image));
+    OK(cJSON_AddStringToObject(c, "imagePullPolicy", "IfNotPresent"));
+    put(c, "command", strings(cmd, bad), bad);
     env = cJSON_AddArrayToObject(c, "env");
-    e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "name", "PGSERVICEFILE");
-    cJSON_AddStringToObject(e, "value", svc_path);
-    cJSON_AddItemToArray(env, e);
-    cJSON_AddStringToObject(c, "terminationMessagePolicy", "FallbackToLogsOnError");
+    e = put(env, NULL, cJSON_CreateObject(), bad);
+    OK(cJSON_AddStringToObject(e, "name", "PGSERVICEFILE"));
+    OK(cJSON_AddStringToObject(e, "value", svc_path));
+    OK(cJSON_AddStringToObject(c, "terminationMessagePolicy", "FallbackToLogsOnError"));
     mounts = cJSON_AddArrayToObject(c, "volumeMounts");
-    cJSON_AddItemToArray(mounts, volume_mount("sql", QUAY_KEYJOB_SQL_DIR));
-    cJSON_AddItemToArray(mounts, volume_mount("db", QUAY_KEYJOB_SERVICE_DIR));
+    put(mounts, NULL, volume_mount("sql", QUAY_KEYJOB_SQL_DIR, bad), bad);
+    put(mounts, NULL, volume_mount("db", QUAY_KEYJOB_SERVICE_DIR, bad), bad);
     sc = cJSON_AddObjectToObject(c, "securityContext");
-    cJSON_AddBoolToObject(sc, "allowPrivilegeEscalation", 0);
-    cJSON_AddBoolToObject(sc, "readOnlyRootFilesystem", 1);
+    OK(cJSON_AddBoolToObject(sc, "allowPrivilegeEscalation", 0));
+    OK(cJSON_AddBoolToObject(sc, "readOnlyRootFilesystem", 1));
     caps = cJSON_AddObjectToObject(sc, "capabilities");
-    cJSON_AddItemToObject(caps, "drop", strings(drop));
+    put(caps, "drop", strings(drop, bad), bad);
     vols = cJSON_AddArrayToObject(pod, "volumes");
-    v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "name", "sql");
+    v = put(vols, NULL, cJSON_CreateObject(), bad);
+    OK(cJSON_AddStringToObject(v, "name", "sql"));
     src = cJSON_AddObjectToObject(v, "configMap");
-    cJSON_AddStringToObject(src, "name", name);
-    cJSON_AddItemToArray(vols, v);
-    v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "name", "db");
+    OK(cJSON_AddStringToObject(src, "name", name));
+    v = put(vols, NULL, cJSON_CreateObject(), bad);
+    OK(cJSON_AddStringToObject(v, "name", "db"));
     src = cJSON_AddObjectToObject(v, "secret");
-    cJSON_AddStringToObject(src, "secretName", name);
-    cJSON_AddNumberToObject(src, "defaultMode", 0400);
-    cJSON_AddItemToArray(vols, v);
+    OK(cJSON_AddStringToObject(src, "secretName", name));
+    OK(cJSON_AddNumberToObject(src, "defaultMode", 0400));
     return job;
-}
-
-/* cJSON_Add* calls return NULL (and add nothing) when memory runs out: the
- * objects are checked once at the end rather than after every call. */
-static int complete(const cJSON *cm, const cJSON *sec, const cJSON *job)
-{
-    const cJSON *pod = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(job, "spec"), "template"), "spec");
-    const cJSON *vols = cJSON_GetObjectItem(pod, "volumes");
-    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(pod, "containers"), 0);
-    return cm && sec && job && cJSON_GetObjectItem(cm, "data") &&
-           cJSON_GetObjectItem(sec, "stringData") && cJSON_GetArraySize(vols) == 2 &&
-           cJSON_GetArraySize(cJSON_GetObjectItem(c, "command")) == 10 &&
-           cJSON_GetObjectItem(cJSON_GetObjectItem(c, "securityContext"), "capabilities");
 }
 
 int quay_keyjob_build(const struct quay_keyjob_spec *s, struct quay_keyjob *out,
                       struct k8s_error *err)
 {
     char sql_key[32];
-    cJSON *data;
+    int failed = 0, *bad = &failed;
     memset(out, 0, sizeof(*out));
     if (!s->namespace || !*s->namespace || !s->window_name || !*s->window_name || !s->window_uid ||
         !*s->window_uid)
@@ -216,18 +224,15 @@ int quay_keyjob_build(const struct quay_keyjob_spec *s, struct quay_keyjob *out,
         return k8s_error_set(err, K8S_ENOMEM, "service-key Job: cannot hash its name");
     snprintf(sql_key, sizeof(sql_key), "%s.sql", quay_keyjob_op_name(s->op));
 
-    out->config_map = object("v1", "ConfigMap", metadata(s, out->name));
-    data = out->config_map ? cJSON_AddObjectToObject(out->config_map, "data") : NULL;
-    cJSON_AddStringToObject(data, sql_key, s->sql);
-    out->secret = object("v1", "Secret", metadata(s, out->name));
-    if (out->secret) {
-        cJSON_AddStringToObject(out->secret, "type", "Opaque");
-        /* stringData: the API server encodes it; the value is never logged. */
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(out->secret, "stringData"),
-                                QUAY_KEYJOB_SERVICE_KEY, s->pg_service);
-    }
-    out->job = build_job(s, out->name, sql_key);
-    if (!complete(out->config_map, out->secret, out->job)) {
+    out->config_map = object("v1", "ConfigMap", metadata(s, out->name, bad), bad);
+    OK(cJSON_AddStringToObject(cJSON_AddObjectToObject(out->config_map, "data"), sql_key, s->sql));
+    out->secret = object("v1", "Secret", metadata(s, out->name, bad), bad);
+    OK(cJSON_AddStringToObject(out->secret, "type", "Opaque"));
+    /* stringData: the API server encodes it; the value is never logged. */
+    OK(cJSON_AddStringToObject(cJSON_AddObjectToObject(out->secret, "stringData"),
+                               QUAY_KEYJOB_SERVICE_KEY, s->pg_service));
+    out->job = build_job(s, out->name, sql_key, bad);
+    if (failed || !out->config_map || !out->secret || !out->job) {
         quay_keyjob_clear(out);
         return k8s_error_set(err, K8S_ENOMEM, "service-key Job: out of memory");
     }

@@ -177,6 +177,57 @@ static void outcome_as_the_job_controller_reports(void **state)
     cJSON_Delete(pods);
 }
 
+/* cJSON's allocator for the next test: fails the fail_at-th allocation. */
+static long alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t n)
+{
+    if (++alloc_count == alloc_fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+/*
+ * Out of memory at any allocation, the build either fails or yields exactly
+ * the objects it yields with memory to spare: a Job whose pod silently lost
+ * automountServiceAccountToken: false, its securityContext or its owner
+ * reference must never reach the API server.
+ */
+static void out_of_memory_is_all_or_nothing(void **state)
+{
+    struct quay_keyjob want, got;
+    struct k8s_error err = {0};
+    struct quay_keyjob_spec s = spec("BEGIN; SELECT 1; COMMIT;");
+    cJSON *pull = cJSON_Parse("[{\"name\":\"pull\"}]");
+    (void)state;
+    s.image_pull_secrets = pull;
+    assert_int_equal(quay_keyjob_build(&s, &want, &err), 0);
+    for (alloc_fail_at = 1;; alloc_fail_at++) {
+        cJSON_Hooks hooks = {failing_malloc, free};
+        alloc_count = 0;
+        cJSON_InitHooks(&hooks);
+        int rc = quay_keyjob_build(&s, &got, &err);
+        cJSON_InitHooks(NULL);
+        if (rc == 0) {
+            if (!k8s_json_equal(got.job, want.job) ||
+                !k8s_json_equal(got.config_map, want.config_map) ||
+                !k8s_json_equal(got.secret, want.secret))
+                fail_msg("allocation %ld failed: the build succeeded with incomplete objects",
+                         alloc_fail_at);
+            quay_keyjob_clear(&got);
+        } else {
+            assert_int_equal(rc, K8S_ENOMEM);
+            assert_null(got.job);
+            assert_null(got.secret);
+            assert_null(got.config_map);
+        }
+        if (alloc_count < alloc_fail_at)
+            break; /* every allocation was tried */
+    }
+    quay_keyjob_clear(&want);
+    cJSON_Delete(pull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +236,7 @@ int main(void)
         cmocka_unit_test(pod_is_locked_down),
         cmocka_unit_test(missing_inputs_are_named),
         cmocka_unit_test(outcome_as_the_job_controller_reports),
+        cmocka_unit_test(out_of_memory_is_all_or_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
