@@ -119,6 +119,34 @@ static int sq_adopt(struct k8s_client *c, const struct quay_target_ref *t,
     /* <secret>-qso-backup-<10 hex>: 22 characters after the name. */
     snprintf(backup, sizeof(backup), "%.*s-qso-backup-%.10s", QUAY_NAME_MAX - 22, t->name,
              v->ref_sha);
+    /*
+     * Data we wrote ourselves is never anybody's original (the QuayRegistry
+     * target refuses its rendered Secrets the same way). Every write of ours
+     * also marks the Deployments with the data's sha; data that was once an
+     * original has a backup under that sha. So data carrying our mark but
+     * no backup is a render whose state record is gone: adopting it would
+     * keep its overlays (DISABLE_PUSHES, REGISTRY_STATE) on for good.
+     */
+    for (size_t i = 0; i < t->ndeployments; i++) {
+        const char *a = jstr(v->annotations, t->deployments[i]);
+        if (!a || strcmp(a, v->ref_sha) != 0)
+            continue;
+        cJSON *have = NULL;
+        rc = k8s_get(c, &SECRETS, t->ns, backup, NULL, &have, err);
+        cJSON_Delete(have);
+        if (rc == K8S_ENOTFOUND)
+            return k8s_error_set(
+                err, K8S_ECONFLICT,
+                "config Secret %s/%s holds data quay-storage-operator rendered (Deployment %s "
+                "runs it with annotation %s), but its state record is gone: put your original "
+                "data back, e.g. from a backup Secret %.*s-qso-backup-<hash>. If this data is "
+                "your own, remove that annotation from the Deployments' pod templates",
+                t->ns, t->name, t->deployments[i], QUAY_ANNOTATION_CONFIG_SHA, QUAY_NAME_MAX - 22,
+                t->name);
+        if (rc)
+            return rc;
+        break;
+    }
     if ((rc = quay__secret_ensure(c, t->ns, backup, QUAY_ROLE_BACKUP, NULL, v->bundle, 1, err)))
         return rc;
     quay_state_config_clear(&s->original);

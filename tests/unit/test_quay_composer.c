@@ -1176,6 +1176,61 @@ static void test_standalone_immutable_config(void **state)
     step_expect(&t, QUAY_PHASE_BLOCKED, &res);
 }
 
+/*
+ * The state record of a StandaloneQuay deleted while a window's data is in
+ * the config Secret: the rendered data (DISABLE_PUSHES: true) is never
+ * adopted as the user's original — that would keep the registry read-only
+ * for good, with no record left to restore from. The step refuses, as a
+ * QuayRegistry's does when it references one of our rendered Secrets.
+ */
+static void test_standalone_rendered_data_is_never_adopted(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    char osha[65];
+    const char *ns = "sq-record-lost";
+    make_ns(ns);
+    struct quay_bundle *b =
+        bundle_of(QUAY_BUNDLE_STANDALONE, "config.yaml", ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "quay-config", b, osha);
+    quay_bundle_free(b);
+    ensure_deployment(ns, "quay-app", 1, "quay-config");
+    rollout(ns, "quay-app");
+    struct quay_target_ref t;
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_STANDALONE, ns, "quay-config", &err), 0);
+    assert_int_equal(quay_target_ref_add_deployment(&t, "quay-app", &err), 0);
+    set_overlay(&t, quay_overlay_disable_pushes_new("dp", 1, &err));
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    rollout(ns, "quay-app");
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+
+    struct k8s_delete_opts d = {.grace_period_seconds = -1};
+    assert_int_equal(k8s_delete(F->c, &SECRETS, ns, "qso-state-standalonequay-quay-config", &d,
+                                NULL, NULL, &err),
+                     0);
+    step_expect(&t, QUAY_PHASE_BLOCKED, &res);
+    assert_string_equal(res.reason, "StateRecordMissing");
+    assert_non_null(strstr(res.message, "quay-config-qso-backup-"));
+    struct quay_state *s = NULL;
+    assert_int_equal(quay_composer_read_state(F->c, &t, &s, &err), K8S_ENOTFOUND);
+    /* A window that comes along cannot record it either. */
+    struct quay_overlay *o = quay_overlay_disable_pushes_new("dp2", 2, &err);
+    assert_int_equal(quay_composer_set_overlay(F->c, &t, o, &err), K8S_ECONFLICT);
+    quay_overlay_free(o);
+
+    /* The user's original put back (from the backup): adopted as before. */
+    char backup[QUAY_NAME_MAX + 1];
+    snprintf(backup, sizeof(backup), "quay-config-qso-backup-%.10s", osha);
+    cJSON *bo = get_obj(&SECRETS, ns, backup);
+    cJSON *patch = cJSON_CreateObject();
+    cJSON_AddItemToObject(patch, "data", cJSON_Duplicate(cJSON_GetObjectItem(bo, "data"), 1));
+    merge_patch(&SECRETS, ns, "quay-config", NULL, patch, NULL);
+    cJSON_Delete(bo);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_string_equal(res.original_sha, osha);
+}
+
 /* Steps until `want` (Confirmed or Blocked), allowing only Applied and
  * Progressing on the way; returns how many steps said Applied. */
 static int step_until(const struct quay_target_ref *t, enum quay_phase want, int seconds,
@@ -1554,6 +1609,7 @@ int main(void)
         cmocka_unit_test(test_restore_quayregistry),
         cmocka_unit_test(test_standalone),
         cmocka_unit_test(test_standalone_immutable_config),
+        cmocka_unit_test(test_standalone_rendered_data_is_never_adopted),
         cmocka_unit_test(test_standalone_with_deployment_controller),
         cmocka_unit_test(test_with_quay_operator_standin),
         cmocka_unit_test(test_standin_misbehaviours_never_confirm),
