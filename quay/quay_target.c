@@ -197,7 +197,7 @@ int quay__secret_ensure(struct k8s_client *c, const char *ns, const char *name, 
 {
     int rc;
     char sha[65], have_sha[65];
-    cJSON *data = NULL, *obj = NULL;
+    cJSON *data = NULL, *obj = NULL, *found = NULL;
     struct quay_bundle *have = NULL;
     quay__bundle_sha(b, sha);
     if ((rc = quay_bundle_to_secret_data(b, &data, err)))
@@ -213,7 +213,7 @@ int quay__secret_ensure(struct k8s_client *c, const char *ns, const char *name, 
         goto out;
     /* Created by an earlier attempt (a crash, a retry)? Only if it holds
      * exactly this data; anything else is never overwritten. */
-    if ((rc = quay__secret_read(c, ns, name, b->flavor, b->config_key, &have, NULL, err)))
+    if ((rc = quay__secret_read(c, ns, name, b->flavor, b->config_key, &have, &found, err)))
         goto out;
     quay__bundle_sha(have, have_sha);
     if (strcmp(have_sha, sha) != 0)
@@ -221,7 +221,16 @@ int quay__secret_ensure(struct k8s_client *c, const char *ns, const char *name, 
                            "Secret %s/%s already exists with other data; it is not ours to "
                            "replace (delete or rename it)",
                            ns, name);
+    else if (owner && !quay_object_owned_by(found, owner->uid))
+        /* Same data, another owner: e.g. the Secret of a deleted target of
+         * the same name, which the garbage collector is about to remove.
+         * Referencing it would leave the target pointing at nothing. */
+        rc = k8s_error_set(err, K8S_ECONFLICT,
+                           "Secret %s/%s already exists but is not owned by %s %s (it may be "
+                           "waiting for garbage collection); retry once it is gone, or delete it",
+                           ns, name, owner->kind, owner->name);
 out:
+    cJSON_Delete(found);
     quay_bundle_free(have);
     cJSON_Delete(obj);
     cJSON_Delete(data);

@@ -193,8 +193,10 @@ int quay__secret_read(struct k8s_client *c, const char *ns, const char *name,
                       struct quay_bundle **bundle, cJSON **obj, struct k8s_error *err);
 /*
  * Creates Secret `name` with `b`'s data (role, owner, immutable), or finds
- * it already there with exactly that data (a retry after a crash). A
- * same-named Secret with other data is K8S_ECONFLICT: it is never replaced.
+ * it already there with exactly that data and, when `owner` is given, owned
+ * by it (a retry after a crash). A same-named Secret with other data, or of
+ * another owner (e.g. awaiting garbage collection), is K8S_ECONFLICT: it is
+ * never replaced nor used.
  */
 int quay__secret_ensure(struct k8s_client *c, const char *ns, const char *name, const char *role,
                         const struct quay_owner *owner, const struct quay_bundle *b, int immutable,

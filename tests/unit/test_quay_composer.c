@@ -570,6 +570,69 @@ static void test_switch_confirm_and_back(void **state)
     cJSON_Delete(after);
 }
 
+/*
+ * A Secret of the rendered name with the right data but owned by another
+ * object (e.g. the rendered Secret of a deleted QuayRegistry of the same
+ * name, which the garbage collector is about to remove) is never taken as
+ * ours: pointing the registry at it would leave it referencing a deleted
+ * Secret a moment later.
+ */
+static void test_rendered_secret_of_another_owner_is_not_reused(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_step_result res;
+    struct quay_render render;
+    char rendered[QUAY_NAME_MAX + 1];
+    const char *ns = "squat";
+    make_ns(ns);
+    struct quay_bundle *b = bundle_of(QUAY_BUNDLE_OPERATOR, NULL, ORIGINAL_CONFIG, NULL, NULL);
+    create_bundle_secret(ns, "bundle", b, NULL);
+    create_qr(ns, "reg", "bundle", NULL);
+    operator_reconcile(ns, "reg", 0);
+    struct quay_target_ref t = qr_ref(ns, "reg");
+
+    struct quay_overlay *o = quay_overlay_disable_pushes_new("w", 1, &err);
+    const struct quay_overlay *ov[] = {o};
+    memset(&render, 0, sizeof(render));
+    assert_int_equal(quay_compose(b, ov, 1, &render, &err), 0);
+    assert_int_equal(
+        quay_bundle_rendered_name(render.bundle, "reg", rendered, sizeof(rendered), &err), 0);
+    cJSON *other = get_obj(&SECRETS, ns, "bundle");
+    struct quay_owner owner = {
+        "v1", "Secret", "bundle",
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(other, "metadata"), "uid"))};
+    cJSON *data = NULL;
+    assert_int_equal(quay_bundle_to_secret_data(render.bundle, &data, &err), 0);
+    cJSON *squat = quay_secret_object_new(ns, rendered, QUAY_ROLE_RENDERED, &owner, data, NULL, 1);
+    assert_int_equal(create(&SECRETS, ns, squat, &err), 0);
+    cJSON_Delete(squat);
+    cJSON_Delete(data);
+    cJSON_Delete(other);
+    quay_render_clear(&render);
+    quay_bundle_free(b);
+
+    set_overlay(&t, o);
+    assert_int_equal(quay_composer_step(F->c, &t, NULL, &res, &err), K8S_ECONFLICT);
+    assert_non_null(strstr(err.message, rendered));
+    cJSON *qr = get_obj(&QRS, ns, "reg");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(spec_of(qr), "configBundleSecret")), "bundle");
+    cJSON_Delete(qr);
+
+    /* Once it is gone, ours is created and used. */
+    struct k8s_delete_opts d = {.grace_period_seconds = -1};
+    assert_int_equal(k8s_delete(F->c, &SECRETS, ns, rendered, &d, NULL, NULL, &err), 0);
+    step_expect(&t, QUAY_PHASE_APPLIED, &res);
+    assert_string_equal(res.applied_name, rendered);
+    qr = get_obj(&QRS, ns, "reg");
+    cJSON *rs = get_obj(&SECRETS, ns, rendered);
+    assert_true(quay_object_owned_by(
+        rs, cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "metadata"), "uid"))));
+    cJSON_Delete(rs);
+    cJSON_Delete(qr);
+}
+
 /* ScaleDown overrides, set and restored exactly, for absent and present
  * spec.components. */
 static void scale_down_case(const char *ns, const char *components_json)
@@ -1597,6 +1660,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_switch_confirm_and_back),
+        cmocka_unit_test(test_rendered_secret_of_another_owner_is_not_reused),
         cmocka_unit_test(test_scale_down_components_absent),
         cmocka_unit_test(test_scale_down_components_present),
         cmocka_unit_test(test_scale_down_details_and_refusal),
