@@ -378,10 +378,12 @@ static int plan_read_only_key(struct ctl_rw *r, struct ctl_context *ctx,
                  kid, jobmsg);
             return 0;
         }
+        char exp[40];
         mk->registered = 1;
+        fmt_time((int64_t)mk->expires_at * 1000, exp, sizeof(exp));
         ctl_event(ctl_context_recorder(ctx), w->obj, CTL_EVENT_NORMAL, "ServiceKeyRegistered",
-                  "Service key %s registered and approved in Quay's database (expires %lld)", kid,
-                  mk->expires_at);
+                  "Service key %s registered and approved in Quay's database; it expires at %s",
+                  kid, exp);
     }
     ctl_rw__key_name(mk->key->kid, kname, sizeof(kname));
     if (!(w->new_overlay =
@@ -413,9 +415,11 @@ static int plan_extend(struct ctl_rw *r, struct ctl_context *ctx, const struct q
     if (rc)
         return rc;
     if (js == QUAY_KEYJOB_SUCCEEDED) {
+        char exp[40];
         set_time(w->status, "serviceKeyExpiryTime", (int64_t)want * 1000);
+        fmt_time((int64_t)want * 1000, exp, sizeof(exp));
         ctl_event(ctl_context_recorder(ctx), w->obj, CTL_EVENT_NORMAL, "ServiceKeyRenewed",
-                  "Service key %s now expires at Unix time %lld", o->kid, want);
+                  "Service key %s renewed in Quay's database; it now expires at %s", o->kid, exp);
     } else if (js == QUAY_KEYJOB_FAILED) {
         snprintf(w->fail_reason, sizeof(w->fail_reason), "ServiceKeyRenewalFailed");
         snprintf(w->fail_msg, sizeof(w->fail_msg),
