@@ -74,6 +74,16 @@ int quay_target_ref_add_deployment(struct quay_target_ref *r, const char *name,
     return 0;
 }
 
+/* quay_target_ref_init's K8S_EARG as the K8S_EINVALID the CR's field gets. */
+static int field_invalid(int rc, const char *field, struct k8s_error *err)
+{
+    if (rc != K8S_EARG || !err)
+        return rc == K8S_EARG ? K8S_EINVALID : rc;
+    char msg[sizeof(err->message)];
+    snprintf(msg, sizeof(msg), "%s", err->message);
+    return k8s_error_set(err, K8S_EINVALID, "%s: %s", field, msg);
+}
+
 int quay_target_ref_from_json(const char *ns, const cJSON *target, struct quay_target_ref *out,
                               struct k8s_error *err)
 {
@@ -92,13 +102,16 @@ int quay_target_ref_from_json(const char *ns, const cJSON *target, struct quay_t
         return k8s_error_set(err, K8S_EINVALID,
                              "spec.target must set exactly the member named by spec.target.type");
     if (kind == QUAY_TARGET_QUAYREGISTRY)
-        return quay_target_ref_init(
-            out, kind, ns, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(qr, "name")), err);
+        return field_invalid(
+            quay_target_ref_init(out, kind, ns,
+                                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(qr, "name")),
+                                 err),
+            "spec.target.quayRegistry.name", err);
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(sq, "configSecretRef");
     if ((rc = quay_target_ref_init(
              out, kind, ns, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "name")),
              err)))
-        return rc;
+        return field_invalid(rc, "spec.target.standaloneQuay.configSecretRef.name", err);
     const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "key"));
     if (key) {
         if (!secret_key_ok(key))

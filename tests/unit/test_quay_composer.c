@@ -476,6 +476,28 @@ static void storage_host(const struct quay_bundle *b, char *out, size_t cap)
     quay_location_free(loc);
 }
 
+/* A CR's spec.target that cannot be resolved: K8S_EINVALID naming the field,
+ * as quay_target.h promises (the window's condition shows the message). */
+static void test_target_ref_errors_name_the_field(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    struct quay_target_ref t;
+    cJSON *j = json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{}}");
+    assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), K8S_EINVALID);
+    assert_non_null(strstr(err.message, "spec.target.quayRegistry.name"));
+    cJSON_Delete(j);
+    j = json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{\"name\":"
+             "\"Bad_Name\"},\"deployments\":[\"quay-app\"]}}");
+    assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), K8S_EINVALID);
+    assert_non_null(strstr(err.message, "spec.target.standaloneQuay.configSecretRef.name"));
+    cJSON_Delete(j);
+    j = json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{\"name\":\"reg\"}}");
+    assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), 0);
+    assert_string_equal(t.name, "reg");
+    cJSON_Delete(j);
+}
+
 /* ---- QuayRegistry ------------------------------------------------------------------ */
 
 /* Overlay on -> rendered Secret, confirmed only after the operator rolled
@@ -1659,6 +1681,7 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_target_ref_errors_name_the_field),
         cmocka_unit_test(test_switch_confirm_and_back),
         cmocka_unit_test(test_rendered_secret_of_another_owner_is_not_reused),
         cmocka_unit_test(test_scale_down_components_absent),
