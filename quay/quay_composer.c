@@ -444,6 +444,9 @@ static int step_once(struct k8s_client *c, const struct quay_target_ref *t,
             s->applied.confirmed = 0;
             if (!s->applied.target_generation)
                 s->applied.target_generation = v.generation;
+            /* When exactly it landed is unknown: now is late enough not to
+             * take an older refusal for one of this change. */
+            s->applied.applied_at = (long long)time(NULL);
             if ((rc = quay_state_update(c, s, err)))
                 goto out;
         } else if (!ops->matches(t, &v, &s->applied)) {
@@ -536,6 +539,7 @@ static int step_once(struct k8s_client *c, const struct quay_target_ref *t,
 
     /* 4. Already in effect: confirm, then clean up. */
     if (quay_state_config_same(&s->applied, &d) && m == 2) {
+        d.applied_at = s->applied.applied_at;
         if ((rc = ops->confirm(c, t, &d, render.bundle, &v, &conf, err)))
             goto out;
         if (conf.status == QUAY_CONFIRM_WAITING) {
@@ -601,6 +605,7 @@ static int step_once(struct k8s_client *c, const struct quay_target_ref *t,
     s->applied = s->pending;
     memset(&s->pending, 0, sizeof(s->pending));
     s->applied.target_generation = gen;
+    s->applied.applied_at = (long long)time(NULL);
     s->applied.confirmed = 0;
     if ((rc = quay_state_update(c, s, err)))
         goto out;
@@ -745,6 +750,7 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *t, i
     s->applied = d;
     memset(&d, 0, sizeof(d));
     s->applied.target_generation = gen;
+    s->applied.applied_at = (long long)time(NULL);
     cJSON_Delete(s->scaled_from);
     s->scaled_from = NULL;
     rc = quay_state_update(c, s, err);

@@ -238,7 +238,8 @@ static cJSON *config_to_json(const struct quay_state_config *c, int full)
             goto oom;
         if (!cJSON_AddBoolToObject(o, "restart", c->restart) ||
             !cJSON_AddNumberToObject(o, "targetGeneration", (double)c->target_generation) ||
-            !cJSON_AddBoolToObject(o, "confirmed", c->confirmed))
+            !cJSON_AddBoolToObject(o, "confirmed", c->confirmed) ||
+            (c->applied_at && !cJSON_AddNumberToObject(o, "appliedAt", (double)c->applied_at)))
             goto oom;
     }
     return o;
@@ -369,6 +370,8 @@ static int config_from_json(const cJSON *o, struct quay_state_config *c, const c
     c->confirmed = get_bool(o, "confirmed");
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "targetGeneration");
     c->target_generation = cJSON_IsNumber(g) ? (long long)g->valuedouble : 0;
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "appliedAt");
+    c->applied_at = cJSON_IsNumber(at) ? (long long)at->valuedouble : 0;
     return 0;
 }
 

@@ -100,6 +100,9 @@ struct quay_state_config {
     int restart;                  /* StandaloneQuay: pod templates carry the config sha */
     long long target_generation;  /* QuayRegistry generation after our patch; 0 unknown */
     int confirmed;                /* the target reported this configuration rolled out */
+    long long applied_at;         /* Unix seconds (our clock) when the target was changed to
+                                   * this configuration; 0 unknown. A target's refusal older
+                                   * than this is about an earlier change. */
 };
 
 void quay_state_config_clear(struct quay_state_config *c);

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "k8s_log.h"
 #include "k8s_patch.h"
@@ -641,6 +642,29 @@ static int get_deployment(struct k8s_client *c, const char *ns, const char *regi
     return k8s_get(c, &DEPLOYMENTS, ns, name, NULL, out, err);
 }
 
+/*
+ * A refusal the Quay Operator wrote before our change reached it (it leaves
+ * RolloutBlocked in place and status.observedGeneration behind until it
+ * reconciles the new generation). It refreshes lastUpdateTime on every
+ * reconcile, so a condition older than our change (with 2 s for clock skew)
+ * is about an earlier one. Unknown times count as current.
+ */
+static int stale_condition(const cJSON *cond, long long applied_at)
+{
+    const char *ts = jstr(cond, "lastUpdateTime");
+    struct tm tm;
+    char *end;
+    if (!ts)
+        ts = jstr(cond, "lastTransitionTime");
+    if (!ts || applied_at <= 0)
+        return 0;
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return 0;
+    return (long long)timegm(&tm) + 2 < applied_at;
+}
+
 static int qr_confirm(struct k8s_client *c, const struct quay_target_ref *t,
                       const struct quay_state_config *d, const struct quay_bundle *rendered,
                       const struct quay_target_view *v, struct quay_confirm *out,
@@ -659,6 +683,14 @@ static int qr_confirm(struct k8s_client *c, const struct quay_target_ref *t,
     {
         const char *type = jstr(cond, "type"), *status = jstr(cond, "status");
         if (type && status && strcmp(type, "RolloutBlocked") == 0 && strcmp(status, "True") == 0) {
+            if (stale_condition(cond, d->applied_at)) {
+                snprintf(
+                    out->message, sizeof(out->message),
+                    "waiting for the Quay Operator to reconcile the change: its RolloutBlocked "
+                    "(%s) predates it",
+                    jstr(cond, "reason") ? jstr(cond, "reason") : "no reason");
+                return 0;
+            }
             out->status = QUAY_CONFIRM_BLOCKED;
             snprintf(out->reason, sizeof(out->reason), "%s",
                      jstr(cond, "reason") ? jstr(cond, "reason") : "RolloutBlocked");

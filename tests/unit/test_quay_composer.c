@@ -846,6 +846,18 @@ static void test_blocked_rollouts(void **state)
     set_overlay(&t, quay_overlay_disable_pushes_new("w", 1, &err));
     step_expect(&t, QUAY_PHASE_APPLIED, &res);
 
+    /* A refusal the Quay Operator wrote before our change (it leaves it, and
+     * observedGeneration, behind until it reconciles the new generation) is
+     * not taken for a refusal of our change. */
+    merge_patch(&QRS, ns, "reg", "status",
+                json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
+                     "\"True\",\"reason\":\"ComponentOverrideInvalid\",\"message\":\"old\","
+                     "\"lastUpdateTime\":\"2020-01-01T00:00:00Z\",\"lastTransitionTime\":"
+                     "\"2020-01-01T00:00:00Z\"}]}}"),
+                NULL);
+    step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
+    assert_non_null(strstr(res.message, "predates"));
+
     /* RolloutBlocked, as the Quay Operator reports a refused bundle. */
     merge_patch(&QRS, ns, "reg", "status",
                 json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
