@@ -351,6 +351,7 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
     int rc, hold = 0, changed = 0, busy = 0, active = 0;
     int64_t now, delay = INT64_MAX;
     char holder[QUAY_NAME_MAX + 1] = "";
+    char holders[RW_HOLDERS_MAX] = "", new_holders[RW_HOLDERS_MAX] = "";
 
     memset(&ref, 0, sizeof(ref));
     memset(&out, 0, sizeof(out));
@@ -379,6 +380,17 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
     if (!tr.n && (!s || !s->noverlays)) {
         rc = CTL_DONE;
         goto sweep;
+    }
+
+    /* spec.readOnly holders, where ReadOnly windows may use it. */
+    for (size_t i = 0; kind == QUAY_TARGET_QUAYREGISTRY && i < tr.n; i++) {
+        if (tr.w[i].mode != QUAY_MODE_READ_ONLY)
+            continue;
+        if ((rc = ctl_rw__spec_holders(ctx, &ref, holders, sizeof(holders), &err)))
+            goto out;
+        for (size_t j = 0; j < tr.n; j++)
+            tr.w[j].spec_held = ctl_rw__holders_has(holders, tr.w[j].name);
+        break;
     }
 
     /* 1. Each window decides what it wants. */
@@ -470,6 +482,36 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
                 (const char *[]){"target", out.target_desc, "mode", quay_mode_name(w->mode), NULL});
     }
 
+    /* ... and spec.readOnly: held by exactly the ReadOnly windows using it
+     * that want to be on (orphaned holders drop out). */
+    {
+        size_t n = 0;
+        new_holders[0] = '\0';
+        for (size_t i = 0; i < tr.n; i++) {
+            struct rw_win *w = &tr.w[i];
+            if (!w->spec_mech || !w->want_on || !w->finalizer)
+                continue;
+            n += (size_t)snprintf(new_holders + n, sizeof(new_holders) - n, "%s%s", n ? "," : "",
+                                  w->name);
+            if (n >= sizeof(new_holders)) {
+                rc = k8s_error_set(&err, K8S_ENOMEM, "too many ReadOnly windows on one registry");
+                goto out;
+            }
+        }
+        if (strcmp(new_holders, holders) != 0) {
+            rc = ctl_rw__spec_apply(ctx, &ref, new_holders, &err);
+            if (rc == K8S_ECONFLICT) {
+                rc = CTL_REQUEUE;
+                goto out;
+            }
+            if (rc)
+                goto out;
+        }
+        for (size_t i = 0; i < tr.n; i++)
+            if (tr.w[i].spec_mech)
+                tr.w[i].has_overlay = ctl_rw__holders_has(new_holders, tr.w[i].name);
+    }
+
     /* 4. One step of the composer, when it has something to do. */
     if (s || changed) {
         rc = quay_composer_step(c, &ref, NULL, &out.res, &err);
@@ -484,10 +526,36 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
         }
     }
 
+    if (holders[0] || new_holders[0]) {
+        if ((rc = ctl_rw__spec_confirm(ctx, &ref, new_holders, &out.spec_res, &err)))
+            goto out;
+        out.spec_used = 1;
+        /* One effective mode for the registry: the strongest of both. */
+        enum quay_mode eff = out.stepped ? out.res.effective_mode : QUAY_MODE_NONE;
+        if (new_holders[0] && out.spec_res.phase == QUAY_PHASE_CONFIRMED &&
+            QUAY_MODE_READ_ONLY > eff) {
+            out.res.effective_mode = QUAY_MODE_READ_ONLY;
+            snprintf(out.res.mode_window, sizeof(out.res.mode_window), "%s",
+                     out.spec_res.mode_window);
+        } else if (out.stepped) {
+            out.spec_res.effective_mode = out.res.effective_mode;
+            snprintf(out.spec_res.mode_window, sizeof(out.spec_res.mode_window), "%s",
+                     out.res.mode_window);
+        }
+    }
+
     /* 5. Each window says where it stands. */
     for (size_t i = 0; i < tr.n; i++) {
         struct rw_win *w = &tr.w[i];
-        rc = ctl_rw__win_report(r, ctx, &ref, w, &out, now, &err);
+        if (w->spec_mech && out.spec_used) {
+            struct rw_outcome so = out;
+            so.res = out.spec_res;
+            so.stepped = 1;
+            so.confirmed = so.res.phase == QUAY_PHASE_CONFIRMED;
+            rc = ctl_rw__win_report(r, ctx, &ref, w, &so, now, &err);
+        } else {
+            rc = ctl_rw__win_report(r, ctx, &ref, w, &out, now, &err);
+        }
         if (rc < 0)
             goto out;
         if (rc == CTL_REQUEUE)

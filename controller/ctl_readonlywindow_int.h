@@ -41,6 +41,8 @@
 
 /* How the ReadOnly mode is put in place (status.readOnlyMechanism). */
 #define RW_MECH_BUNDLE "ConfigBundle"
+#define RW_MECH_SPEC   "QuayRegistrySpec"
+#define RW_HOLDERS_MAX 4096
 
 extern const struct k8s_resource ctl_rw__windows_res;
 
@@ -75,6 +77,9 @@ struct ctl_rw {
     struct rw_track *tracks;
     size_t ntracks, tcap;
     struct ctl_metric *m_active, *m_left, *m_overdue;
+    /* Whether QuayRegistry offers spec.readOnly (ctl_readonlywindow_spec.c). */
+    int ro_spec_checked, ro_spec_offered;
+    int64_t ro_spec_checked_ms;
 };
 
 /* The step's outcome as the windows see it. */
@@ -83,6 +88,9 @@ struct rw_outcome {
     int gone;      /* the target does not exist */
     int confirmed; /* the target runs compose(base, overlays now) */
     struct quay_step_result res;
+    /* ReadOnly windows held through spec.readOnly report from this. */
+    int spec_used;
+    struct quay_step_result spec_res;
     char target_desc[QUAY_NAME_MAX + 64]; /* "QuayRegistry ns/name" */
 };
 
@@ -107,6 +115,8 @@ struct rw_win {
     /* Decisions. */
     int terminal; /* Ended, or Failed for this generation */
     int want_on;
+    int spec_mech;   /* ReadOnly through the QuayRegistry's spec.readOnly */
+    int spec_held;   /* listed as a holder of spec.readOnly (the "overlay") */
     int had_overlay; /* in the record before this reconcile */
     int has_overlay; /* after this reconcile's changes */
     struct quay_overlay *new_overlay;
@@ -193,5 +203,22 @@ int ctl_rw__keyjob(struct ctl_rw *r, struct ctl_context *ctx, const struct quay_
 int ctl_rw__keyjob_quiesce(struct ctl_context *ctx, const struct quay_target_ref *t,
                            const cJSON *window, int *busy, char *msg, size_t cap,
                            struct k8s_error *err);
+
+/* ---- ctl_readonlywindow_spec.c --------------------------------------------------------- */
+
+/* Whether the served QuayRegistry schema has spec.readOnly (cached). */
+int ctl_rw__qr_offers_readonly(struct ctl_rw *r, struct ctl_context *ctx);
+/* The windows holding spec.readOnly ("a,b"; "" none or no registry). */
+int ctl_rw__spec_holders(struct ctl_context *ctx, const struct quay_target_ref *t, char *holders,
+                         size_t cap, struct k8s_error *err);
+int ctl_rw__holders_has(const char *holders, const char *name);
+/* Makes the holders exactly `holders` (spec.readOnly set with the first,
+ * put back as it was after the last); K8S_ECONFLICT when the registry
+ * changed meanwhile. */
+int ctl_rw__spec_apply(struct ctl_context *ctx, const struct quay_target_ref *t,
+                       const char *holders, struct k8s_error *err);
+/* Whether the registry runs what `holders` asks for, as a step result. */
+int ctl_rw__spec_confirm(struct ctl_context *ctx, const struct quay_target_ref *t,
+                         const char *holders, struct quay_step_result *res, struct k8s_error *err);
 
 #endif

@@ -444,7 +444,11 @@ int ctl_rw__win_plan(struct ctl_rw *r, struct ctl_context *ctx, const struct qua
     const char *dreason = degraded_reason(w->status);
     int rc;
 
-    w->had_overlay = w->has_overlay = o != NULL;
+    const char *mech = jstr(w->status, "readOnlyMechanism");
+    w->spec_mech = w->mode == QUAY_MODE_READ_ONLY && mech && !strcmp(mech, RW_MECH_SPEC);
+    if (!w->spec_mech)
+        w->spec_held = 0;
+    w->had_overlay = w->has_overlay = o != NULL || w->spec_held;
     if (phase_is(w->phase, RW_PHASE_ENDED))
         w->terminal = 1;
     if (phase_is(w->phase, RW_PHASE_FAILED)) {
@@ -462,7 +466,8 @@ int ctl_rw__win_plan(struct ctl_rw *r, struct ctl_context *ctx, const struct qua
     } else if (!w->valid) {
         fail(w, "InvalidSpec", "%s", w->invalid);
     } else {
-        int64_t base = w->activated_ms ? w->activated_ms : (o ? w->activating_ms : 0), next = 0;
+        int64_t base = w->activated_ms ? w->activated_ms : (w->had_overlay ? w->activating_ms : 0),
+                next = 0;
         switch (ctl_rw_due(&w->t, now, base, &next)) {
         case CTL_RW_WAIT:
             w->scheduled = 1;
@@ -510,6 +515,16 @@ int ctl_rw__win_plan(struct ctl_rw *r, struct ctl_context *ctx, const struct qua
         }
     }
 
+    if (w->mode == QUAY_MODE_READ_ONLY && !mech && w->want_on) {
+        /* Chosen once, when the window first wants to be on. */
+        w->spec_mech = t->kind == QUAY_TARGET_QUAYREGISTRY && ctl_rw__qr_offers_readonly(r, ctx);
+        set_str(w->status, "readOnlyMechanism", w->spec_mech ? RW_MECH_SPEC : RW_MECH_BUNDLE);
+    }
+    if (w->spec_mech) {
+        /* The Quay Operator makes its own key: the driver sets the holders
+         * of spec.readOnly from want_on; nothing else to prepare. */
+        return 0;
+    }
     if (w->mode == QUAY_MODE_READ_ONLY) {
         if (!w->want_on) {
             /* A key not yet in an overlay is not needed any more; its kid
@@ -533,8 +548,6 @@ int ctl_rw__win_plan(struct ctl_rw *r, struct ctl_context *ctx, const struct qua
     }
     if (!w->want_on && o)
         w->remove_overlay = 1;
-    if (w->mode == QUAY_MODE_READ_ONLY)
-        set_str(w->status, "readOnlyMechanism", RW_MECH_BUNDLE);
     return 0;
 }
 

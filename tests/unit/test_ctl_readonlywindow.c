@@ -28,7 +28,12 @@
  *   - a failed rollout (the stand-in's failRollout) times out, withdraws
  *     and says why in the target's own words;
  *   - an operator restarted while a key's registration Job was pending
- *     expires that key and finishes with a new one.
+ *     expires that key and finishes with a new one;
+ *   - StandaloneQuay: ReadOnly edits the config Secret in place, ScaleDown
+ *     on top gives the Deployments back exactly their replicas, the end
+ *     restores the Secret's data byte for byte;
+ *   - where the QuayRegistry CRD offers spec.readOnly, ReadOnly uses it (no
+ *     key of ours), composes with DisablePushes, and puts it back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -558,7 +563,7 @@ static void test_disable_pushes_refused_below_3_13(void **state)
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.12.4"), 60, ns, "dp");
     op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "dp", "Failed"), 60, ns, "dp");
     condition(ns, "dp", "Degraded", st, reason, msg, sizeof(msg));
@@ -600,7 +605,7 @@ static void test_modes_enter_and_leave(void **state)
     cJSON_Delete(qr);
     sha_of_secret(ns, "reg-bundle", osha);
     op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
 
     /* DisablePushes, ended by deleting the window. */
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
@@ -649,7 +654,7 @@ static void test_modes_enter_and_leave(void **state)
     }
     assert_no_pem_in_window_or_events(ns, "ro");
     op_at(&o, at(9, 30));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     WAIT_FOR(phase_is(ns, "ro", "Ended"), 90, ns, "ro");
     assert_true(registry_mode_is(ns, "reg", "normal"));
     key_state(kid, ks, sizeof(ks));
@@ -684,7 +689,7 @@ static void test_modes_enter_and_leave(void **state)
         assert_int_equal(quay_composer_set_base(F->c, &t, cut, &err), 0);
         quay_bundle_free(cut);
         op_start(&o, now);
-        atomic_store(&o.pump_ms, 20);
+        atomic_store(&o.pump_ms, 100);
     }
     op_at(&o, at(10, 0));
     WAIT_FOR(phase_is(ns, "sd", "Ended"), 90, ns, "sd");
@@ -830,7 +835,7 @@ static void test_scale_down_never_gives_way_to_a_weaker_mode(void **state)
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
     op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     make_window(ns, "sd", "reg", "ScaleDown", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "sd", "Active"), 60, ns, "sd");
     assert_int_equal(quay_app_replicas(ns, "reg"), 0);
@@ -888,7 +893,7 @@ static void test_failed_rollout_withdraws_and_says_why(void **state)
     assert_true(event_seen(ns, "dp", "ActivationTimedOut") >= 1);
     /* Withdrawn: once the registry can roll out again, it runs the original. */
     workloads("{\"quayOperator\":{\"failRollout\":false}}");
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     WAIT_FOR(registry_mode_is(ns, "reg", "normal"), 90, ns, "dp");
     cJSON *w = NULL;
     time_t until = time(NULL) + 60;
@@ -927,7 +932,7 @@ static void test_restart_while_a_key_registers(void **state)
      * key's Job is pending. */
     workloads("{\"kubelet\":{\"enabled\":false}}");
     op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
     {
@@ -949,7 +954,7 @@ static void test_restart_while_a_key_registers(void **state)
     /* A new process: the old key is replaced, never used. */
     workloads("{\"kubelet\":{\"enabled\":true}}");
     op_start(&o, at(9, 5));
-    atomic_store(&o.pump_ms, 20);
+    atomic_store(&o.pump_ms, 100);
     WAIT_FOR(phase_is(ns, "ro", "Active"), 120, ns, "ro");
     status_str(ns, "ro", "serviceKeyID", kid2, sizeof(kid2));
     assert_string_not_equal(kid1, kid2);
@@ -963,6 +968,201 @@ static void test_restart_while_a_key_registers(void **state)
     key_state(kid2, ks, sizeof(ks));
     assert_string_equal(ks, "dead");
     op_stop(&o);
+}
+
+/* ---- StandaloneQuay ------------------------------------------------------------------------ */
+
+static void make_standalone(const char *ns)
+{
+    struct k8s_error err;
+    struct quay_bundle *b = bundle_for("s3.old.example.com");
+    cJSON *data = NULL;
+    assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
+    quay_bundle_free(b);
+    cJSON *sec = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                      "\"quay-config\",\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
+                      ns);
+    cJSON_AddItemToObject(sec, "data", data);
+    create(&SECRETS, ns, sec);
+    const char *deps[][2] = {{"quay-app", "3"}, {"quay-mirror", "1"}};
+    for (size_t i = 0; i < 2; i++)
+        create(&DEPLOYMENTS, ns,
+               json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
+                    "\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%s,"
+                    "\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},\"template\":{"
+                    "\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":[{"
+                    "\"name\":\"quay\",\"image\":\"quay.io/projectquay/quay:3.13.3\","
+                    "\"volumeMounts\":[{\"name\":\"config\",\"mountPath\":\"/conf/stack\"}]}],"
+                    "\"volumes\":[{\"name\":\"config\",\"secret\":{\"secretName\":"
+                    "\"quay-config\"}}]}}}}",
+                    deps[i][0], ns, deps[i][1], deps[i][0], deps[i][0]));
+}
+
+static void make_standalone_window(const char *ns, const char *name, const char *mode)
+{
+    create(&WINDOWS, ns,
+           json("{\"apiVersion\":\"quaystorage.io/v1alpha1\",\"kind\":\"ReadOnlyWindow\","
+                "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+                "\"spec\":{\"target\":{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{"
+                "\"configSecretRef\":{\"name\":\"quay-config\"},\"deployments\":[\"quay-app\","
+                "\"quay-mirror\"]}},\"mode\":\"%s\",\"activationTimeoutSeconds\":3600}}",
+                name, ns, mode));
+}
+
+static long replicas_of(const char *ns, const char *dep)
+{
+    cJSON *d = get(&DEPLOYMENTS, ns, dep);
+    const cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "replicas");
+    long v = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+    cJSON_Delete(d);
+    return v;
+}
+
+static int standalone_readonly(const char *ns)
+{
+    struct k8s_error err;
+    struct quay_bundle *b = NULL;
+    cJSON *o = get(&SECRETS, ns, "quay-config");
+    int ok = o &&
+             quay_bundle_from_secret_data(cJSON_GetObjectItem(o, "data"), QUAY_BUNDLE_STANDALONE,
+                                          NULL, &b, &err) == 0 &&
+             strcmp(config_mode(b), "readonly") == 0;
+    quay_bundle_free(b);
+    cJSON_Delete(o);
+    return ok;
+}
+
+static void test_standalone_quay(void **state)
+{
+    (void)state;
+    const char *ns = "rw-standalone";
+    struct op o;
+    char osha[65], sha[65], kid[128], ks[32];
+    make_ns(ns);
+    make_standalone(ns);
+    sha_of_secret(ns, "quay-config", osha);
+    op_start(&o, at(9, 0));
+    atomic_store(&o.pump_ms, 100);
+
+    /* ReadOnly: the config Secret edited in place (after a backup), the
+     * Deployments restarted, the key in the database. */
+    make_standalone_window(ns, "ro", "ReadOnly");
+    WAIT_FOR(phase_is(ns, "ro", "Active"), 90, ns, "ro");
+    assert_true(standalone_readonly(ns));
+    status_str(ns, "ro", "serviceKeyID", kid, sizeof(kid));
+    key_state(kid, ks, sizeof(ks));
+    assert_string_equal(ks, "alive");
+
+    /* ScaleDown on top: both Deployments at 0, then back to exactly 3 and
+     * 1, with the read-only configuration still in place. */
+    make_standalone_window(ns, "sd", "ScaleDown");
+    WAIT_FOR(phase_is(ns, "sd", "Active"), 90, ns, "sd");
+    assert_int_equal(replicas_of(ns, "quay-app"), 0);
+    assert_int_equal(replicas_of(ns, "quay-mirror"), 0);
+    assert_true(effective_mode_is(ns, "ro", "ScaleDown", "sd"));
+    delete_window(ns, "sd");
+    WAIT_FOR(window_gone(ns, "sd"), 90, ns, "sd");
+    assert_int_equal(replicas_of(ns, "quay-app"), 3);
+    assert_int_equal(replicas_of(ns, "quay-mirror"), 1);
+    assert_true(standalone_readonly(ns));
+    WAIT_FOR(effective_mode_is(ns, "ro", "ReadOnly", "ro"), 30, ns, "ro");
+
+    /* The end: the original data back, byte for byte; the key expired. */
+    delete_window(ns, "ro");
+    WAIT_FOR(window_gone(ns, "ro"), 90, ns, "ro");
+    sha_of_secret(ns, "quay-config", sha);
+    assert_string_equal(sha, osha);
+    key_state(kid, ks, sizeof(ks));
+    assert_string_equal(ks, "dead");
+    op_stop(&o);
+}
+
+/* ---- spec.readOnly (Quay Operator 3.19) ------------------------------------------------------ */
+
+static const struct k8s_resource CRDS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                         0};
+
+/* Adds (or removes) spec.readOnly in the served QuayRegistry schema, as a
+ * Quay Operator with quay-operator PR #1325 would serve it. */
+static void qr_crd_readonly(int add)
+{
+    struct k8s_error err;
+    cJSON *crd = get(&CRDS, NULL, "quayregistries.quay.redhat.com"), *v, *out = NULL;
+    assert_non_null(crd);
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "spec"), "versions"))
+    {
+        cJSON *props = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(v, "schema"), "openAPIV3Schema"),
+                    "properties"),
+                "spec"),
+            "properties");
+        assert_non_null(props);
+        cJSON_DeleteItemFromObject(props, "readOnly");
+        if (add)
+            cJSON_AddItemToObject(props, "readOnly",
+                                  json("{\"type\":\"boolean\",\"description\":\"Puts the "
+                                       "registry in read-only mode.\"}"));
+    }
+    int rc = k8s_update(F->c, &CRDS, NULL, "quayregistries.quay.redhat.com", crd, NULL, &out, &err);
+    if (rc)
+        fail_msg("update the QuayRegistry CRD: %s", err.message);
+    cJSON_Delete(out);
+    cJSON_Delete(crd);
+}
+
+static int qr_readonly_is(const char *ns, const char *reg, const char *want)
+{
+    cJSON *qr = get(&QRS, ns, reg);
+    const cJSON *ro = cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "spec"), "readOnly");
+    const char *have = !ro ? "absent" : cJSON_IsTrue(ro) ? "true" : "false";
+    cJSON_Delete(qr);
+    return strcmp(have, want) == 0;
+}
+
+static void test_readonly_through_quayregistry_spec(void **state)
+{
+    (void)state;
+    const char *ns = "rw-spec";
+    struct op o;
+    char mech[64], kid[128];
+    qr_crd_readonly(1);
+    make_ns(ns);
+    make_registry(ns, "reg");
+    WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
+    cJSON *qr = get(&QRS, ns, "reg");
+    cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
+    cJSON_Delete(qr);
+    op_start(&o, at(9, 0));
+    atomic_store(&o.pump_ms, 100);
+
+    make_window(ns, "pushes", "reg", "DisablePushes", 0, 0, 0);
+    make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
+    WAIT_FOR(phase_is(ns, "ro", "Active") && phase_is(ns, "pushes", "Active"), 90, ns, "ro");
+    status_str(ns, "ro", "readOnlyMechanism", mech, sizeof(mech));
+    assert_string_equal(mech, "QuayRegistrySpec");
+    status_str(ns, "ro", "serviceKeyID", kid, sizeof(kid));
+    assert_string_equal(kid, ""); /* the Quay Operator makes its own */
+    assert_true(qr_readonly_is(ns, "reg", "true"));
+    WAIT_FOR(effective_mode_is(ns, "pushes", "ReadOnly", "ro"), 30, ns, "pushes");
+    assert_true(effective_mode_is(ns, "ro", "ReadOnly", "ro"));
+
+    delete_window(ns, "ro");
+    WAIT_FOR(window_gone(ns, "ro"), 60, ns, "ro");
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
+    WAIT_FOR(effective_mode_is(ns, "pushes", "DisablePushes", "pushes"), 30, ns, "pushes");
+    delete_window(ns, "pushes");
+    WAIT_FOR(window_gone(ns, "pushes"), 60, ns, "pushes");
+    qr = get(&QRS, ns, "reg");
+    assert_true(k8s_json_equal(cJSON_GetObjectItem(qr, "spec"), spec_before));
+    assert_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "metadata"), "annotations"),
+                            "quaystorage.io/readonly-windows"));
+    cJSON_Delete(qr);
+    cJSON_Delete(spec_before);
+    op_stop(&o);
+    qr_crd_readonly(0);
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */
@@ -1133,7 +1333,9 @@ int main(void)
         cmocka_unit_test(test_overlapping_windows_on_the_clock),
         cmocka_unit_test(test_scale_down_never_gives_way_to_a_weaker_mode),
         cmocka_unit_test(test_restart_while_a_key_registers),
+        cmocka_unit_test(test_standalone_quay),
         cmocka_unit_test(test_failed_rollout_withdraws_and_says_why),
+        cmocka_unit_test(test_readonly_through_quayregistry_spec),
     };
     /* RW_TEST_FILTER=test_x runs one case (development). */
     if (getenv("RW_TEST_FILTER"))
