@@ -377,7 +377,9 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
             snprintf(ref.config_key, sizeof(ref.config_key), "%s", s->config_key);
     }
     ctl_rw__target_desc(&ref, out.target_desc, sizeof(out.target_desc));
-    if (!tr.n && (!s || !s->noverlays)) {
+    /* No window: nothing to do unless something of ours is still in
+     * flight (an orphaned overlay, a change not yet confirmed). */
+    if (!tr.n && (!s || (!s->noverlays && !s->pending.present && s->applied.confirmed))) {
         rc = CTL_DONE;
         goto sweep;
     }
@@ -569,13 +571,14 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
             if (d < delay)
                 delay = d;
         }
-        if (w->requeue_soon || !strcmp(w->phase, RW_PHASE_ACTIVATING) ||
-            !strcmp(w->phase, RW_PHASE_DEACTIVATING))
+        if (w->requeue_soon || (!w->stuck && (!strcmp(w->phase, RW_PHASE_ACTIVATING) ||
+                                              !strcmp(w->phase, RW_PHASE_DEACTIVATING))))
             busy = 1;
-        if (!strcmp(w->phase, RW_PHASE_ACTIVE))
+        if (!strcmp(w->phase, RW_PHASE_ACTIVE) || w->stuck)
             active = 1;
     }
-    if (out.stepped && !out.confirmed)
+    if (out.stepped &&
+        (out.res.phase == QUAY_PHASE_APPLIED || out.res.phase == QUAY_PHASE_PROGRESSING))
         busy = 1;
     if (busy && poll_ms(r) < delay)
         delay = poll_ms(r);

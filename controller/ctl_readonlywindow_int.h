@@ -131,6 +131,7 @@ struct rw_win {
     char wait_msg[RW_MSG_MAX]; /* what it waits for before the step */
     int64_t next_ms;           /* look again at this wall time; 0 none */
     int requeue_soon;          /* look again after the poll interval */
+    int stuck;                 /* waiting for a person (changed externally, blocked) */
 };
 
 /* ---- ctl_readonlywindow_win.c ------------------------------------------------------- */

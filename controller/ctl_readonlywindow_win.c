@@ -849,6 +849,7 @@ int ctl_rw__win_report(struct ctl_rw *r, struct ctl_context *ctx, const struct q
                          out->target_desc, mode, res->message);
             }
         } else { /* QUAY_PHASE_CHANGED_EXTERNALLY */
+            w->stuck = 1;
             snprintf(w->phase, sizeof(w->phase), "%s",
                      w->activated_ms ? RW_PHASE_ACTIVE : RW_PHASE_ACTIVATING);
             active = CTL_COND_UNKNOWN;
@@ -884,8 +885,12 @@ int ctl_rw__win_report(struct ctl_rw *r, struct ctl_context *ctx, const struct q
                           ? res->reason
                           : QUAY_REASON_CHANGED_EXTERNALLY;
             snprintf(dmsg, sizeof(dmsg), "%s", res->message);
+            /* Waiting for a person: their change of the registry (an
+             * event) or the periodic look brings us back, not a poll. */
+            w->stuck = 1;
+        } else {
+            w->requeue_soon = 1;
         }
-        w->requeue_soon = 1;
         set_str(w->status, "effectiveMode", NULL);
         cJSON_DeleteItemFromObjectCaseSensitive(w->status, "effectiveWindowRef");
     } else if (w->scheduled) {
