@@ -34,8 +34,6 @@ static const struct k8s_resource DEPLOYMENTS = {"apps", "v1", "deployments", 1};
 static const struct k8s_resource JOBS = {"batch", "v1", "jobs", 1};
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 
-#define MAX_WINDOWS 256
-
 static const cJSON *jget(const cJSON *o, const char *k)
 {
     return cJSON_GetObjectItemCaseSensitive(o, k);
@@ -295,9 +293,9 @@ static int list_windows(struct ctl_context *ctx, const char *key, struct target_
     if ((rc = k8s_list(ctl_context_client(ctx), &ctl_rw__windows_res, ctl_context_namespace(ctx),
                        NULL, &list, err)))
         return rc;
+    /* Room for every window of the namespace: one left out would look
+     * like the owner of an orphaned overlay. */
     size_t cap = (size_t)cJSON_GetArraySize(jget(list, "items"));
-    if (cap > MAX_WINDOWS)
-        cap = MAX_WINDOWS;
     tr->w = calloc(cap ? cap : 1, sizeof(*tr->w));
     tr->uids = calloc(cap ? cap : 1, sizeof(*tr->uids));
     if (!tr->w || !tr->uids) {
@@ -514,7 +512,9 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
                 tr.w[i].has_overlay = ctl_rw__holders_has(new_holders, tr.w[i].name);
     }
 
-    /* 4. One step of the composer, when it has something to do. */
+    /* 4. One step of the composer, when it has something to do. Without a
+     * state record nothing of ours was ever applied: nothing to confirm. */
+    out.confirmed = !s && !changed;
     if (s || changed) {
         rc = quay_composer_step(c, &ref, NULL, &out.res, &err);
         if (rc == K8S_ENOTFOUND) {

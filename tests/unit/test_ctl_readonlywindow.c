@@ -29,6 +29,8 @@
  *     and says why in the target's own words;
  *   - an operator restarted while a key's registration Job was pending
  *     expires that key and finishes with a new one;
+ *   - a key registration that never finishes times out: nothing was
+ *     applied, the key is expired once pods run again, the window lets go;
  *   - a ReadOnly key follows its window: registered until the end plus a
  *     margin, extended when the end moves out, renewed a day ahead while a
  *     window without an end lasts;
@@ -1015,6 +1017,61 @@ static int64_t status_time(const char *ns, const char *name, const char *field)
     return ms;
 }
 
+/* Reads the window's kid; 1 once it has one. */
+static int read_kid(const char *ns, const char *name, char *kid, size_t cap)
+{
+    status_str(ns, name, "serviceKeyID", kid, cap);
+    return strlen(kid) == 43;
+}
+
+static void test_key_registration_that_never_finishes(void **state)
+{
+    (void)state;
+    const char *ns = "rw-stuck-key";
+    struct op o;
+    char kid[128], ks[32], st[16], reason[64], msg[2048];
+    make_ns(ns);
+    make_registry(ns, "reg");
+    WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
+    /* No pod can run: the registration Job never finishes. */
+    workloads("{\"kubelet\":{\"enabled\":false}}");
+    op_start(&o, at(9, 0));
+    make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 30);
+    WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
+    WAIT_FOR(read_kid(ns, "ro", kid, sizeof(kid)), 30, ns, "ro");
+    sleep_ms(1000);
+    op_at(&o, ctl_clock_wall_ms(o.clk) + 31000);
+    WAIT_FOR(phase_is(ns, "ro", "Failed"), 60, ns, "ro");
+    condition(ns, "ro", "Degraded", st, reason, msg, sizeof(msg));
+    assert_string_equal(reason, "ActivationTimedOut");
+    assert_non_null(strstr(msg, "Registering service key"));
+    /* Nothing was applied to the registry; the key is expired once pods
+     * run again, and the window lets go. */
+    assert_true(registry_mode_is(ns, "reg", "normal"));
+    assert_null(get(&SECRETS, ns, "qso-state-quayregistry-reg"));
+    workloads("{\"kubelet\":{\"enabled\":true}}");
+    atomic_store(&o.pump_ms, 100);
+    cJSON *w = NULL;
+    time_t until = time(NULL) + 60;
+    for (;;) {
+        w = get(&WINDOWS, ns, "ro");
+        if (!has_finalizer(w))
+            break;
+        cJSON_Delete(w);
+        if (time(NULL) > until) {
+            dump_window(ns, "ro");
+            fail_msg("the failed window keeps its finalizer");
+        }
+        sleep_ms(100);
+    }
+    cJSON_Delete(w);
+    key_state(kid, ks, sizeof(ks));
+    assert_true(strcmp(ks, "dead") == 0 || strcmp(ks, "") == 0);
+    delete_window(ns, "ro");
+    WAIT_FOR(window_gone(ns, "ro"), 30, ns, "ro");
+    op_stop(&o);
+}
+
 static void test_readonly_key_follows_the_window(void **state)
 {
     (void)state;
@@ -1427,6 +1484,7 @@ int main(void)
         cmocka_unit_test(test_overlapping_windows_on_the_clock),
         cmocka_unit_test(test_scale_down_never_gives_way_to_a_weaker_mode),
         cmocka_unit_test(test_restart_while_a_key_registers),
+        cmocka_unit_test(test_key_registration_that_never_finishes),
         cmocka_unit_test(test_readonly_key_follows_the_window),
         cmocka_unit_test(test_standalone_quay),
         cmocka_unit_test(test_failed_rollout_withdraws_and_says_why),
