@@ -180,6 +180,10 @@ void ctl_rw__key_name(const char *kid, char *out, size_t cap);
 /* Expiry (Unix seconds) a key of this window should have now. */
 long long ctl_rw__key_expiry(const struct ctl_rw *r, const struct ctl_rw_times *t,
                              int64_t activated_ms, int64_t now_ms);
+/* When a key registered until `have` will need renewing (wall ms; 0: only
+ * when the window's end moves). */
+int64_t ctl_rw__key_renew_at(const struct ctl_rw *r, const struct ctl_rw_times *t,
+                             int64_t activated_ms, long long have, int64_t now_ms);
 /* Whether a key registered until `have` must be extended at `now_ms`. */
 int ctl_rw__key_needs_extension(const struct ctl_rw *r, const struct ctl_rw_times *t,
                                 int64_t activated_ms, long long have, int64_t now_ms);

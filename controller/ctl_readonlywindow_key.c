@@ -159,6 +159,14 @@ long long ctl_rw__key_expiry(const struct ctl_rw *r, const struct ctl_rw_times *
     return (e + 3599) / 3600 * 3600;
 }
 
+int64_t ctl_rw__key_renew_at(const struct ctl_rw *r, const struct ctl_rw_times *t,
+                             int64_t activated_ms, long long have, int64_t now_ms)
+{
+    if (ctl_rw_end(t, activated_ms ? activated_ms : now_ms))
+        return 0; /* renewed only when the end moves */
+    return (int64_t)(have - open_validity_s(r) / 2) * 1000;
+}
+
 int ctl_rw__key_needs_extension(const struct ctl_rw *r, const struct ctl_rw_times *t,
                                 int64_t activated_ms, long long have, int64_t now_ms)
 {

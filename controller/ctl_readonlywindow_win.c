@@ -404,8 +404,13 @@ static int plan_extend(struct ctl_rw *r, struct ctl_context *ctx, const struct q
     size_t len;
     enum quay_keyjob_state js;
     int rc;
-    if (!ctl_rw__key_needs_extension(r, &w->t, w->activated_ms, have, now))
+    if (!ctl_rw__key_needs_extension(r, &w->t, w->activated_ms, have, now)) {
+        /* Come back when it will (no event announces it). */
+        int64_t at = ctl_rw__key_renew_at(r, &w->t, w->activated_ms, have, now);
+        if (at && (!w->next_ms || at < w->next_ms))
+            w->next_ms = at;
         return 0;
+    }
     want = ctl_rw__key_expiry(r, &w->t, w->activated_ms, now);
     if ((rc = quay_servicekey_sql_extend(o->kid, want, &sql, &len, err)))
         return rc;

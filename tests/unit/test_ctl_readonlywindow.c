@@ -77,6 +77,17 @@ static const struct k8s_resource WINDOWS = {"quaystorage.io", "v1alpha1", "reado
 #define MIN_MS  60000LL
 #define HOUR_MS 3600000LL
 
+struct op {
+    struct ctl_clock *clk;
+    struct ctl_manager *m;
+    struct ctl_rw *rw;
+    pthread_t run, pump;
+    int rc;
+    atomic_int pump_ms; /* fake ms added every 20 ms of real time; 0: none */
+    atomic_int stop_pump;
+    int running;
+};
+
 struct fixture {
     struct kubesim *sim;
     struct k8s_client *c;
@@ -85,6 +96,10 @@ struct fixture {
     char pg_svcfile[400];
     char db_uri[1200];
     int64_t t0; /* tomorrow 09:00 UTC, ms */
+    /* One operator for all cases (stopping one takes seconds): each case
+     * has its own day on its fake clock, so time only moves forward. */
+    struct op op;
+    int day;
 };
 
 static struct fixture *F;
@@ -155,16 +170,6 @@ static const char *jpath(const cJSON *o, const char *a, const char *b, const cha
 
 /* ---- the operator, in process, on a fake clock ---------------------------------------- */
 
-struct op {
-    struct ctl_clock *clk;
-    struct ctl_manager *m;
-    struct ctl_rw *rw;
-    pthread_t run, pump;
-    int rc;
-    atomic_int pump_ms; /* fake ms added every 20 ms of real time; 0: none */
-    atomic_int stop_pump;
-};
-
 static void *op_run(void *arg)
 {
     struct op *o = arg;
@@ -209,10 +214,12 @@ static void op_start(struct op *o, int64_t wall_ms)
         fail_msg("register: %s", err.message);
     assert_int_equal(pthread_create(&o->run, NULL, op_run, o), 0);
     assert_int_equal(pthread_create(&o->pump, NULL, op_pump, o), 0);
+    o->running = 1;
 }
 
 static void op_stop(struct op *o)
 {
+    o->running = 0;
     atomic_store(&o->stop_pump, 1);
     pthread_join(o->pump, NULL);
     ctl_manager_request_stop(o->m);
@@ -233,7 +240,21 @@ static void op_at(struct op *o, int64_t wall_ms)
 
 static int64_t at(int h, int m)
 {
-    return F->t0 + (int64_t)(h - 9) * HOUR_MS + (int64_t)m * MIN_MS;
+    return F->t0 + (int64_t)F->day * 24 * HOUR_MS + (int64_t)(h - 9) * HOUR_MS +
+           (int64_t)m * MIN_MS;
+}
+
+/* The shared operator, its clock at 09:00 of this case's own `day`. */
+static struct op *op_day(int day)
+{
+    F->day = day;
+    if (!F->op.running) {
+        op_start(&F->op, at(9, 0));
+    } else {
+        atomic_store(&F->op.pump_ms, 0);
+        op_at(&F->op, at(9, 0));
+    }
+    return &F->op;
 }
 
 static void rfc3339(int64_t ms, char *buf, size_t cap)
@@ -589,14 +610,14 @@ static void test_disable_pushes_refused_below_3_13(void **state)
 {
     (void)state;
     const char *ns = "rw-old";
-    struct op o;
+    struct op *op;
     char st[16], reason[64], msg[2048];
     workloads("{\"quayOperator\":{\"currentVersion\":\"3.12.4\"}}");
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.12.4"), 60, ns, "dp");
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(1);
+    atomic_store(&op->pump_ms, 100);
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "dp", "Failed"), 60, ns, "dp");
     condition(ns, "dp", "Degraded", st, reason, msg, sizeof(msg));
@@ -623,14 +644,13 @@ static void test_disable_pushes_refused_below_3_13(void **state)
     WAIT_FOR(window_gone(ns, "dp"), 10, ns, "dp");
     WAIT_FOR(registry_mode_is(ns, "reg", "normal"), 60, ns, "dp");
     WAIT_FOR(count_rendered(ns) == 0, 30, ns, "dp");
-    op_stop(&o);
 }
 
 static void test_modes_enter_and_leave(void **state)
 {
     (void)state;
     const char *ns = "rw-modes";
-    struct op o;
+    struct op *op;
     struct k8s_error err;
     char osha[65], now_sha[65], kid[128], ks[32], st[16], reason[64], msg[2048];
     make_ns(ns);
@@ -641,8 +661,8 @@ static void test_modes_enter_and_leave(void **state)
     cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
     cJSON_Delete(qr);
     sha_of_secret(ns, "reg-bundle", osha);
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(2);
+    atomic_store(&op->pump_ms, 100);
 
     /* DisablePushes, ended by deleting the window. */
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
@@ -667,7 +687,7 @@ static void test_modes_enter_and_leave(void **state)
     /* ReadOnly: key registered first, expired at the end. */
     make_window(ns, "ro", "reg", "ReadOnly", 0, at(9, 30), 0);
     WAIT_FOR(phase_is(ns, "ro", "Active"), 90, ns, "ro");
-    atomic_store(&o.pump_ms, 0);
+    atomic_store(&op->pump_ms, 0);
     assert_true(registry_mode_is(ns, "reg", "readonly"));
     status_str(ns, "ro", "serviceKeyID", kid, sizeof(kid));
     assert_int_equal(strlen(kid), 43);
@@ -690,8 +710,8 @@ static void test_modes_enter_and_leave(void **state)
         quay_bundle_free(b);
     }
     assert_no_pem_in_window_or_events(ns, "ro");
-    op_at(&o, at(9, 30));
-    atomic_store(&o.pump_ms, 100);
+    op_at(op, at(9, 30));
+    atomic_store(&op->pump_ms, 100);
     WAIT_FOR(phase_is(ns, "ro", "Ended"), 90, ns, "ro");
     assert_true(registry_mode_is(ns, "reg", "normal"));
     key_state(kid, ks, sizeof(ks));
@@ -720,15 +740,15 @@ static void test_modes_enter_and_leave(void **state)
          * shares the target's work-queue key): the operator is paused for it. */
         struct quay_target_ref t;
         struct quay_bundle *cut = bundle_for("s3.new.example.com");
-        int64_t now = ctl_clock_wall_ms(o.clk);
-        op_stop(&o);
+        int64_t now = ctl_clock_wall_ms(op->clk);
+        op_stop(op);
         assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_QUAYREGISTRY, ns, "reg", &err), 0);
         assert_int_equal(quay_composer_set_base(F->c, &t, cut, &err), 0);
         quay_bundle_free(cut);
-        op_start(&o, now);
-        atomic_store(&o.pump_ms, 100);
+        op_start(op, now);
+        atomic_store(&op->pump_ms, 100);
     }
-    op_at(&o, at(10, 0));
+    op_at(op, at(10, 0));
     WAIT_FOR(phase_is(ns, "sd", "Ended"), 90, ns, "sd");
     assert_int_equal(quay_app_replicas(ns, "reg"), 2);
     {
@@ -744,7 +764,6 @@ static void test_modes_enter_and_leave(void **state)
     }
     sha_of_secret(ns, "reg-bundle", now_sha);
     assert_string_equal(now_sha, osha);
-    op_stop(&o);
     cJSON_Delete(spec_before);
 }
 
@@ -752,18 +771,19 @@ static void test_overlapping_windows_on_the_clock(void **state)
 {
     (void)state;
     const char *ns = "rw-clock";
-    struct op o;
+    struct op *op;
     struct k8s_buf metrics;
     char kid[128], ks[32];
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
-    op_start(&o, at(9, 58));
+    op = op_day(3);
+    op_at(op, at(9, 58));
     make_window(ns, "pushes", "reg", "DisablePushes", at(10, 0), at(12, 0), 0);
     make_window(ns, "readonly", "reg", "ReadOnly", at(11, 0), at(11, 30), 0);
 
     /* 09:59: both scheduled, the registry as it was. */
-    op_at(&o, at(9, 59));
+    op_at(op, at(9, 59));
     WAIT_FOR(phase_is(ns, "pushes", "Scheduled") && phase_is(ns, "readonly", "Scheduled"), 30, ns,
              "pushes");
     {
@@ -777,8 +797,8 @@ static void test_overlapping_windows_on_the_clock(void **state)
     assert_true(registry_mode_is(ns, "reg", "normal"));
 
     /* 10:30: pushes disabled. */
-    op_at(&o, at(10, 30));
-    atomic_store(&o.pump_ms, 10);
+    op_at(op, at(10, 30));
+    atomic_store(&op->pump_ms, 10);
     WAIT_FOR(phase_is(ns, "pushes", "Active") &&
                  effective_mode_is(ns, "pushes", "DisablePushes", "pushes"),
              60, ns, "pushes");
@@ -786,18 +806,18 @@ static void test_overlapping_windows_on_the_clock(void **state)
     assert_true(phase_is(ns, "readonly", "Scheduled"));
 
     /* 11:15: read-only, set by the ReadOnly window, on both windows. */
-    atomic_store(&o.pump_ms, 0);
-    op_at(&o, at(11, 15));
-    atomic_store(&o.pump_ms, 10);
+    atomic_store(&op->pump_ms, 0);
+    op_at(op, at(11, 15));
+    atomic_store(&op->pump_ms, 10);
     WAIT_FOR(phase_is(ns, "readonly", "Active") &&
                  effective_mode_is(ns, "pushes", "ReadOnly", "readonly") &&
                  effective_mode_is(ns, "readonly", "ReadOnly", "readonly"),
              90, ns, "readonly");
     assert_true(registry_mode_is(ns, "reg", "readonly"));
-    atomic_store(&o.pump_ms, 0);
+    atomic_store(&op->pump_ms, 0);
     memset(&metrics, 0, sizeof(metrics));
     k8s_buf_init(&metrics, 1 << 20);
-    assert_int_equal(ctl_metrics_render(ctl_manager_metrics(o.m), &metrics), 0);
+    assert_int_equal(ctl_metrics_render(ctl_manager_metrics(op->m), &metrics), 0);
     assert_non_null(
         strstr(metrics.data, "qso_readonlywindow_active{namespace=\"rw-clock\",target=\"reg\"} 2"));
     assert_non_null(strstr(metrics.data,
@@ -816,8 +836,8 @@ static void test_overlapping_windows_on_the_clock(void **state)
     assert_string_equal(ks, "alive");
 
     /* 11:45: back to pushes disabled; the key expired. */
-    op_at(&o, at(11, 45));
-    atomic_store(&o.pump_ms, 10);
+    op_at(op, at(11, 45));
+    atomic_store(&op->pump_ms, 10);
     WAIT_FOR(phase_is(ns, "readonly", "Ended") &&
                  effective_mode_is(ns, "pushes", "DisablePushes", "pushes"),
              90, ns, "readonly");
@@ -826,15 +846,14 @@ static void test_overlapping_windows_on_the_clock(void **state)
     assert_string_equal(ks, "dead");
 
     /* 12:01: nothing. */
-    atomic_store(&o.pump_ms, 0);
-    op_at(&o, at(12, 1));
-    atomic_store(&o.pump_ms, 10);
+    atomic_store(&op->pump_ms, 0);
+    op_at(op, at(12, 1));
+    atomic_store(&op->pump_ms, 10);
     WAIT_FOR(phase_is(ns, "pushes", "Ended"), 90, ns, "pushes");
     assert_true(registry_mode_is(ns, "reg", "normal"));
     assert_int_equal(count_rendered(ns), 0);
     assert_true(event_seen(ns, "pushes", "Scheduled") >= 1);
     assert_true(event_seen(ns, "pushes", "Ended") >= 1);
-    op_stop(&o);
 }
 
 struct watch_pods {
@@ -866,13 +885,13 @@ static void test_scale_down_never_gives_way_to_a_weaker_mode(void **state)
 {
     (void)state;
     const char *ns = "rw-hold";
-    struct op o;
+    struct op *op;
     struct watch_pods wp = {.ns = ns};
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(4);
+    atomic_store(&op->pump_ms, 100);
     make_window(ns, "sd", "reg", "ScaleDown", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "sd", "Active"), 60, ns, "sd");
     assert_int_equal(quay_app_replicas(ns, "reg"), 0);
@@ -895,14 +914,13 @@ static void test_scale_down_never_gives_way_to_a_weaker_mode(void **state)
     delete_window(ns, "ro");
     WAIT_FOR(window_gone(ns, "ro"), 90, ns, "ro");
     assert_true(registry_mode_is(ns, "reg", "normal"));
-    op_stop(&o);
 }
 
 static void test_failed_rollout_withdraws_and_says_why(void **state)
 {
     (void)state;
     const char *ns = "rw-fail";
-    struct op o;
+    struct op *op;
     char st[16], reason[64], msg[2048];
     make_ns(ns);
     make_registry(ns, "reg");
@@ -910,13 +928,13 @@ static void test_failed_rollout_withdraws_and_says_why(void **state)
     cJSON *qr = get(&QRS, ns, "reg");
     cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
     cJSON_Delete(qr);
-    op_start(&o, at(9, 0));
+    op = op_day(5);
     workloads("{\"quayOperator\":{\"failRollout\":true}}");
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 60);
     WAIT_FOR(phase_is(ns, "dp", "Activating"), 60, ns, "dp");
     /* The rollout never completes: the activation times out by the clock. */
     sleep_ms(1000);
-    op_at(&o, ctl_clock_wall_ms(o.clk) + 61000);
+    op_at(op, ctl_clock_wall_ms(op->clk) + 61000);
     WAIT_FOR(phase_is(ns, "dp", "Failed"), 60, ns, "dp");
     condition(ns, "dp", "Degraded", st, reason, msg, sizeof(msg));
     assert_string_equal(st, "True");
@@ -930,7 +948,7 @@ static void test_failed_rollout_withdraws_and_says_why(void **state)
     assert_true(event_seen(ns, "dp", "ActivationTimedOut") >= 1);
     /* Withdrawn: once the registry can roll out again, it runs the original. */
     workloads("{\"quayOperator\":{\"failRollout\":false}}");
-    atomic_store(&o.pump_ms, 100);
+    atomic_store(&op->pump_ms, 100);
     WAIT_FOR(registry_mode_is(ns, "reg", "normal"), 90, ns, "dp");
     cJSON *w = NULL;
     time_t until = time(NULL) + 60;
@@ -953,14 +971,13 @@ static void test_failed_rollout_withdraws_and_says_why(void **state)
     WAIT_FOR(count_rendered(ns) == 0, 30, ns, "dp");
     delete_window(ns, "dp");
     WAIT_FOR(window_gone(ns, "dp"), 30, ns, "dp");
-    op_stop(&o);
 }
 
 static void test_restart_while_a_key_registers(void **state)
 {
     (void)state;
     const char *ns = "rw-restart";
-    struct op o;
+    struct op *op;
     char kid1[128], kid2[128], ks[32];
     make_ns(ns);
     make_registry(ns, "reg");
@@ -968,8 +985,8 @@ static void test_restart_while_a_key_registers(void **state)
     /* Registration pods cannot start: the first operator stops while its
      * key's Job is pending. */
     workloads("{\"kubelet\":{\"enabled\":false}}");
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(6);
+    atomic_store(&op->pump_ms, 100);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
     {
@@ -986,12 +1003,12 @@ static void test_restart_while_a_key_registers(void **state)
     }
     status_str(ns, "ro", "serviceKeyID", kid1, sizeof(kid1));
     assert_int_equal(strlen(kid1), 43);
-    op_stop(&o);
+    op_stop(op);
 
     /* A new process: the old key is replaced, never used. */
     workloads("{\"kubelet\":{\"enabled\":true}}");
-    op_start(&o, at(9, 5));
-    atomic_store(&o.pump_ms, 100);
+    op_start(op, at(9, 5));
+    atomic_store(&op->pump_ms, 100);
     WAIT_FOR(phase_is(ns, "ro", "Active"), 120, ns, "ro");
     status_str(ns, "ro", "serviceKeyID", kid2, sizeof(kid2));
     assert_string_not_equal(kid1, kid2);
@@ -1004,7 +1021,6 @@ static void test_restart_while_a_key_registers(void **state)
     WAIT_FOR(window_gone(ns, "ro"), 90, ns, "ro");
     key_state(kid2, ks, sizeof(ks));
     assert_string_equal(ks, "dead");
-    op_stop(&o);
 }
 
 static int64_t status_time(const char *ns, const char *name, const char *field)
@@ -1028,19 +1044,19 @@ static void test_key_registration_that_never_finishes(void **state)
 {
     (void)state;
     const char *ns = "rw-stuck-key";
-    struct op o;
+    struct op *op;
     char kid[128], ks[32], st[16], reason[64], msg[2048];
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
     /* No pod can run: the registration Job never finishes. */
     workloads("{\"kubelet\":{\"enabled\":false}}");
-    op_start(&o, at(9, 0));
+    op = op_day(7);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 30);
     WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
     WAIT_FOR(read_kid(ns, "ro", kid, sizeof(kid)), 30, ns, "ro");
     sleep_ms(1000);
-    op_at(&o, ctl_clock_wall_ms(o.clk) + 31000);
+    op_at(op, ctl_clock_wall_ms(op->clk) + 31000);
     WAIT_FOR(phase_is(ns, "ro", "Failed"), 60, ns, "ro");
     condition(ns, "ro", "Degraded", st, reason, msg, sizeof(msg));
     assert_string_equal(reason, "ActivationTimedOut");
@@ -1050,7 +1066,7 @@ static void test_key_registration_that_never_finishes(void **state)
     assert_true(registry_mode_is(ns, "reg", "normal"));
     assert_null(get(&SECRETS, ns, "qso-state-quayregistry-reg"));
     workloads("{\"kubelet\":{\"enabled\":true}}");
-    atomic_store(&o.pump_ms, 100);
+    atomic_store(&op->pump_ms, 100);
     cJSON *w = NULL;
     time_t until = time(NULL) + 60;
     for (;;) {
@@ -1069,20 +1085,19 @@ static void test_key_registration_that_never_finishes(void **state)
     assert_true(strcmp(ks, "dead") == 0 || strcmp(ks, "") == 0);
     delete_window(ns, "ro");
     WAIT_FOR(window_gone(ns, "ro"), 30, ns, "ro");
-    op_stop(&o);
 }
 
 static void test_readonly_key_follows_the_window(void **state)
 {
     (void)state;
     const char *ns = "rw-renew";
-    struct op o;
+    struct op *op;
     char kid[128], ks[32], patch[256], end[40];
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(8);
+    atomic_store(&op->pump_ms, 100);
     make_window(ns, "ro", "reg", "ReadOnly", 0, at(10, 0), 0);
     WAIT_FOR(phase_is(ns, "ro", "Active"), 90, ns, "ro");
     status_str(ns, "ro", "serviceKeyID", kid, sizeof(kid));
@@ -1106,9 +1121,9 @@ static void test_readonly_key_follows_the_window(void **state)
              "ro");
     int64_t first = status_time(ns, "ro", "serviceKeyExpiryTime");
     assert_int_equal(key_expiry(kid), first / 1000);
-    atomic_store(&o.pump_ms, 0);
-    op_at(&o, first - 11 * HOUR_MS);
-    atomic_store(&o.pump_ms, 100);
+    atomic_store(&op->pump_ms, 0);
+    op_at(op, first - 11 * HOUR_MS);
+    atomic_store(&op->pump_ms, 100);
     WAIT_FOR(status_time(ns, "ro", "serviceKeyExpiryTime") > first, 90, ns, "ro");
     assert_int_equal(key_expiry(kid), status_time(ns, "ro", "serviceKeyExpiryTime") / 1000);
     key_state(kid, ks, sizeof(ks));
@@ -1118,7 +1133,6 @@ static void test_readonly_key_follows_the_window(void **state)
     WAIT_FOR(window_gone(ns, "ro"), 90, ns, "ro");
     key_state(kid, ks, sizeof(ks));
     assert_string_equal(ks, "dead");
-    op_stop(&o);
 }
 
 /* ---- StandaloneQuay ------------------------------------------------------------------------ */
@@ -1187,13 +1201,13 @@ static void test_standalone_quay(void **state)
 {
     (void)state;
     const char *ns = "rw-standalone";
-    struct op o;
+    struct op *op;
     char osha[65], sha[65], kid[128], ks[32];
     make_ns(ns);
     make_standalone(ns);
     sha_of_secret(ns, "quay-config", osha);
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(9);
+    atomic_store(&op->pump_ms, 100);
 
     /* ReadOnly: the config Secret edited in place (after a backup), the
      * Deployments restarted, the key in the database. */
@@ -1225,7 +1239,6 @@ static void test_standalone_quay(void **state)
     assert_string_equal(sha, osha);
     key_state(kid, ks, sizeof(ks));
     assert_string_equal(ks, "dead");
-    op_stop(&o);
 }
 
 /* ---- spec.readOnly (Quay Operator 3.19) ------------------------------------------------------ */
@@ -1276,7 +1289,7 @@ static void test_readonly_through_quayregistry_spec(void **state)
 {
     (void)state;
     const char *ns = "rw-spec";
-    struct op o;
+    struct op *op;
     char mech[64], kid[128];
     qr_crd_readonly(1);
     make_ns(ns);
@@ -1285,8 +1298,8 @@ static void test_readonly_through_quayregistry_spec(void **state)
     cJSON *qr = get(&QRS, ns, "reg");
     cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
     cJSON_Delete(qr);
-    op_start(&o, at(9, 0));
-    atomic_store(&o.pump_ms, 100);
+    op = op_day(10);
+    atomic_store(&op->pump_ms, 100);
 
     make_window(ns, "pushes", "reg", "DisablePushes", 0, 0, 0);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
@@ -1312,7 +1325,6 @@ static void test_readonly_through_quayregistry_spec(void **state)
                             "quaystorage.io/readonly-windows"));
     cJSON_Delete(qr);
     cJSON_Delete(spec_before);
-    op_stop(&o);
     qr_crd_readonly(0);
 }
 
@@ -1459,6 +1471,8 @@ static int group_teardown(void **state)
     char cmd[1024];
     if (!f)
         return 0;
+    if (f->op.running)
+        op_stop(&f->op);
     k8s_client_free(f->c);
     kubesim_stop(f->sim);
     if (f->pg_state[0]) {
