@@ -27,6 +27,9 @@
  *     bring pods back before the read-only configuration is in place;
  *   - a failed rollout (the stand-in's failRollout) times out, withdraws
  *     and says why in the target's own words;
+ *   - a GitOps tool putting the registry's bundle back is reported
+ *     (ConfigChangedExternally) and not fought; the window's end then waits
+ *     for a person, whose break-glass restore releases it;
  *   - an operator restarted while a key's registration Job was pending
  *     expires that key and finishes with a new one;
  *   - a key registration that never finishes times out: nothing was
@@ -916,6 +919,54 @@ static void test_scale_down_never_gives_way_to_a_weaker_mode(void **state)
     assert_true(registry_mode_is(ns, "reg", "normal"));
 }
 
+static void test_changed_externally_is_not_fought(void **state)
+{
+    (void)state;
+    const char *ns = "rw-gitops";
+    struct op *op;
+    struct k8s_error err;
+    char st[16], reason[64], msg[2048];
+    make_ns(ns);
+    make_registry(ns, "reg");
+    WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
+    op = op_day(9);
+    atomic_store(&op->pump_ms, 100);
+    make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
+    WAIT_FOR(phase_is(ns, "dp", "Active"), 60, ns, "dp");
+
+    /* A GitOps tool puts its copy of the QuayRegistry back. */
+    cJSON *p = json("{\"spec\":{\"configBundleSecret\":\"reg-bundle\"}}"), *res = NULL;
+    assert_int_equal(k8s_patch(F->c, &QRS, ns, "reg", K8S_PATCH_MERGE, p, NULL, &res, &err), 0);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    WAIT_FOR((condition(ns, "dp", "Degraded", st, reason, msg, sizeof(msg)),
+              strcmp(reason, "ConfigChangedExternally") == 0),
+             60, ns, "dp");
+    assert_string_equal(st, "True");
+    assert_non_null(strstr(msg, "ignoreDifferences"));
+    condition(ns, "dp", "Active", st, reason, msg, sizeof(msg));
+    assert_string_equal(st, "Unknown");
+    assert_true(event_seen(ns, "dp", "ConfigChangedExternally") >= 1);
+    /* Not fought: the registry keeps what the tool wrote. */
+    sleep_ms(2000);
+    cJSON *qr = get(&QRS, ns, "reg");
+    assert_string_equal(jpath(qr, "spec", "configBundleSecret", NULL), "reg-bundle");
+    cJSON_Delete(qr);
+
+    /* Ending the window cannot withdraw what it no longer owns: it says
+     * so, and a person's break-glass restore releases it. */
+    delete_window(ns, "dp");
+    WAIT_FOR(phase_is(ns, "dp", "Deactivating"), 30, ns, "dp");
+    condition(ns, "dp", "Active", st, reason, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "Cannot withdraw"));
+    struct quay_target_ref t;
+    struct quay_restore_report rep;
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_QUAYREGISTRY, ns, "reg", &err), 0);
+    assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
+    WAIT_FOR(window_gone(ns, "dp"), 60, ns, "dp");
+    assert_true(registry_mode_is(ns, "reg", "normal"));
+}
+
 static void test_failed_rollout_withdraws_and_says_why(void **state)
 {
     (void)state;
@@ -928,7 +979,7 @@ static void test_failed_rollout_withdraws_and_says_why(void **state)
     cJSON *qr = get(&QRS, ns, "reg");
     cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
     cJSON_Delete(qr);
-    op = op_day(5);
+    op = op_day(10);
     workloads("{\"quayOperator\":{\"failRollout\":true}}");
     make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 60);
     WAIT_FOR(phase_is(ns, "dp", "Activating"), 60, ns, "dp");
@@ -985,7 +1036,7 @@ static void test_restart_while_a_key_registers(void **state)
     /* Registration pods cannot start: the first operator stops while its
      * key's Job is pending. */
     workloads("{\"kubelet\":{\"enabled\":false}}");
-    op = op_day(6);
+    op = op_day(5);
     atomic_store(&op->pump_ms, 100);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
     WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
@@ -1051,7 +1102,7 @@ static void test_key_registration_that_never_finishes(void **state)
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
     /* No pod can run: the registration Job never finishes. */
     workloads("{\"kubelet\":{\"enabled\":false}}");
-    op = op_day(7);
+    op = op_day(6);
     make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 30);
     WAIT_FOR(phase_is(ns, "ro", "Activating"), 60, ns, "ro");
     WAIT_FOR(read_kid(ns, "ro", kid, sizeof(kid)), 30, ns, "ro");
@@ -1096,7 +1147,7 @@ static void test_readonly_key_follows_the_window(void **state)
     make_ns(ns);
     make_registry(ns, "reg");
     WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
-    op = op_day(8);
+    op = op_day(7);
     atomic_store(&op->pump_ms, 100);
     make_window(ns, "ro", "reg", "ReadOnly", 0, at(10, 0), 0);
     WAIT_FOR(phase_is(ns, "ro", "Active"), 90, ns, "ro");
@@ -1206,7 +1257,7 @@ static void test_standalone_quay(void **state)
     make_ns(ns);
     make_standalone(ns);
     sha_of_secret(ns, "quay-config", osha);
-    op = op_day(9);
+    op = op_day(8);
     atomic_store(&op->pump_ms, 100);
 
     /* ReadOnly: the config Secret edited in place (after a backup), the
@@ -1298,7 +1349,7 @@ static void test_readonly_through_quayregistry_spec(void **state)
     cJSON *qr = get(&QRS, ns, "reg");
     cJSON *spec_before = cJSON_Duplicate(cJSON_GetObjectItem(qr, "spec"), 1);
     cJSON_Delete(qr);
-    op = op_day(10);
+    op = op_day(11);
     atomic_store(&op->pump_ms, 100);
 
     make_window(ns, "pushes", "reg", "DisablePushes", 0, 0, 0);
@@ -1501,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_key_registration_that_never_finishes),
         cmocka_unit_test(test_readonly_key_follows_the_window),
         cmocka_unit_test(test_standalone_quay),
+        cmocka_unit_test(test_changed_externally_is_not_fought),
         cmocka_unit_test(test_failed_rollout_withdraws_and_says_why),
         cmocka_unit_test(test_readonly_through_quayregistry_spec),
     };
