@@ -703,7 +703,15 @@ static void phase_event(struct ctl_context *ctx, struct rw_win *w, const char *r
                      : phase_is(w->phase, RW_PHASE_DEACTIVATING) ? "Deactivating"
                      : phase_is(w->phase, RW_PHASE_ACTIVATING)   ? "Activating"
                                                                  : "Scheduled";
-    ctl_event(ctl_context_recorder(ctx), w->obj, type, ev, "%s", msg);
+    /* The person's own words say which maintenance this is. */
+    const char *why = jstr(jget(w->obj, "spec"), "reason");
+    if (why && *why &&
+        (phase_is(w->phase, RW_PHASE_SCHEDULED) || phase_is(w->phase, RW_PHASE_ACTIVE) ||
+         phase_is(w->phase, RW_PHASE_ENDED)))
+        ctl_event(ctl_context_recorder(ctx), w->obj, type, ev, "%s (window reason: %.256s)", msg,
+                  why);
+    else
+        ctl_event(ctl_context_recorder(ctx), w->obj, type, ev, "%s", msg);
 }
 
 int ctl_rw__win_report(struct ctl_rw *r, struct ctl_context *ctx, const struct quay_target_ref *t,

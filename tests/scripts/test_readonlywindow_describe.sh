@@ -84,7 +84,7 @@ cat "$work/backup.txt"
 need "$work/backup.txt" "Phase:" "Active" "Effective Mode:" "Service Key ID:" \
   "Read Only Mechanism:" "ConfigBundle" \
   "QuayRegistry registry/quay is in mode ReadOnly since" "ends at" \
-  "ServiceKeyRegistered" "Activated"
+  "ServiceKeyRegistered" "Activated" "(window reason: nightly backup)"
 # Which key, never the key itself.
 if grep -qiE 'PRIVATE KEY|password|BEGIN ' "$work/backup.txt"; then
   rw_fail "describe shows secret material"
