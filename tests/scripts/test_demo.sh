@@ -32,4 +32,10 @@ assert sum(s["copied"]["objects"] for s in shards) == 25, shards
 assert all(s["status"] == "done" and s["failed"]["objects"] == 0 for s in shards), shards
 PY
 grep -q '^registry-to-new-s3 .*QuayRegistry' "$out" || { tail -5 "$out"; echo "FAIL: kubectl did not list the sample StorageMigration"; exit 1; }
+# The ReadOnlyWindow part: read-only while active with a live key, normal
+# again after the deletion with the key expired and the original bundle back.
+grep -q 'runs the readonly configuration; service key .* is alive' "$out" ||
+  { echo "FAIL: the window never put the registry read-only with a live key"; exit 1; }
+grep -q 'runs the normal configuration again; spec.configBundleSecret: demo-bundle; service key .* is dead' "$out" ||
+  { echo "FAIL: the registry did not come back to its original bundle with the key expired"; exit 1; }
 echo "demo: ok"
