@@ -464,10 +464,29 @@ static int step_once(struct k8s_client *c, const struct quay_target_ref *t,
     /* 2. Does the target still run what we applied? */
     m = ops->matches(t, &v, &s->applied);
     if (m == 0 || (m == 1 && s->applied.confirmed)) {
-        if (!idle(s)) {
+        if (!idle(s) && s->noverlays == 0 && s->base.is_original && !s->scaled_from &&
+            ops->matches(t, &v, &s->original) == 2) {
+            /* Someone already put the original back and nothing of ours is
+             * wanted any more: that is what this step would do. Take it as
+             * applied (then confirm as usual) rather than as a conflict. */
+            quay_state_config_clear(&s->applied);
+            if ((rc = quay_state_config_copy(&s->applied, &s->original))) {
+                k8s_error_set(err, rc, "out of memory");
+                goto out;
+            }
+            s->applied.present = 1;
+            s->applied.confirmed = 0;
+            s->applied.target_generation = v.generation;
+            s->applied.applied_at = (long long)time(NULL);
+            if ((rc = quay_state_update(c, s, err)))
+                goto out;
+            m = 2;
+        } else if (!idle(s)) {
             changed_externally(t, s, &v, res);
             goto out;
         }
+    }
+    if (m == 0 || (m == 1 && s->applied.confirmed)) {
         /* Nothing of ours was in effect: this is the user's own change. */
         if ((rc = ops->adopt(c, t, &v, s, err))) {
             result_set(res, QUAY_PHASE_BLOCKED,

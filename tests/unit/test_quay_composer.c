@@ -1023,6 +1023,16 @@ static void test_external_change(void **state)
         cJSON_GetStringValue(cJSON_GetObjectItem(spec_of(qr), "configBundleSecret")), "bundle");
     assert_int_equal(num(qr, "metadata", "generation"), gen);
     cJSON_Delete(qr);
+
+    /* The person puts the original back and the window ends: that is exactly
+     * what is wanted now, so it converges instead of staying "changed". */
+    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"),
+                NULL);
+    step_expect(&t, QUAY_PHASE_CHANGED_EXTERNALLY, &res);
+    remove_overlay(&t, "w");
+    operator_reconcile(ns, "reg", 0);
+    step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
+    assert_string_equal(res.applied_name, "bundle-v2");
 }
 
 /* A step killed after its intent, or after its patch, converges on the next
