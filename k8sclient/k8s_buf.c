@@ -109,3 +109,33 @@ void k8s_buf_free(struct k8s_buf *b)
     b->len = 0;
     b->cap = 0;
 }
+
+int k8s_buf_append_go_quoted(struct k8s_buf *b, const char *s)
+{
+    int rc = k8s_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+        switch (*p) {
+        case '"':
+            rc = k8s_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = k8s_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = k8s_buf_append(b, "\\n", 2);
+            break;
+        case '\t':
+            rc = k8s_buf_append(b, "\\t", 2);
+            break;
+        case '\r':
+            rc = k8s_buf_append(b, "\\r", 2);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                rc = k8s_buf_appendf(b, "\\x%02x", *p);
+            else
+                rc = k8s_buf_append(b, p, 1);
+        }
+    }
+    return rc ? rc : k8s_buf_append(b, "\"", 1);
+}

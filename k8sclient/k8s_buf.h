@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 struct k8s_buf {
-    char *data;   /* NULL until the first append */
+    char *data; /* NULL until the first append */
     size_t len;
     size_t cap;
-    size_t max;   /* appends that would exceed this fail with K8S_ENOMEM */
+    size_t max; /* appends that would exceed this fail with K8S_ENOMEM */
 };
 
 void k8s_buf_init(struct k8s_buf *b, size_t max);
@@ -20,6 +20,10 @@ void k8s_buf_init(struct k8s_buf *b, size_t max);
 int k8s_buf_append(struct k8s_buf *b, const void *data, size_t len);
 int k8s_buf_appendf(struct k8s_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first `n` bytes (memmove); keeps capacity. */
+/* Appends Go's %q of `s` (strconv.Quote: printable bytes as they are, the
+ * usual escapes, other control bytes as \xNN) — how apimachinery quotes
+ * values in messages and the kubelet in downward-API files. */
+int k8s_buf_append_go_quoted(struct k8s_buf *b, const char *s);
 void k8s_buf_consume(struct k8s_buf *b, size_t n);
 void k8s_buf_reset(struct k8s_buf *b);
 /* Hands the data to the caller (who frees it) and resets the buffer. */

@@ -95,38 +95,6 @@ static int match_dns1123_subdomain(const char *s, size_t n)
     return 1;
 }
 
-/* Appends Go's %q of s (strconv.Quote: printable bytes as they are, the
- * usual escapes, other control bytes as \xNN). */
-static void append_quoted(struct k8s_buf *b, const char *s)
-{
-    k8s_buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            k8s_buf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            k8s_buf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            k8s_buf_append(b, "\\n", 2);
-            break;
-        case '\t':
-            k8s_buf_append(b, "\\t", 2);
-            break;
-        case '\r':
-            k8s_buf_append(b, "\\r", 2);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                k8s_buf_appendf(b, "\\x%02x", *p);
-            else
-                k8s_buf_append(b, p, 1);
-        }
-    }
-    k8s_buf_append(b, "\"", 1);
-}
-
 /* Appends "; " between the messages of one field error. */
 static void sep(struct k8s_buf *b, int *n)
 {
@@ -274,7 +242,7 @@ static void req_validate(const struct req *r, int check_key, struct k8s_buf *b)
     k8s_buf_init(&all, 256 * 1024);
     if (check_key && label_key_errors(r->key, &one) > 0) {
         k8s_buf_appendf(&all, "key: Invalid value: ");
-        append_quoted(&all, r->key);
+        k8s_buf_append_go_quoted(&all, r->key);
         k8s_buf_appendf(&all, ": %s", one.data);
         nerr++;
     }
@@ -290,7 +258,7 @@ static void req_validate(const struct req *r, int check_key, struct k8s_buf *b)
         for (size_t i = 0; i < r->nvals; i++) {
             if (i)
                 k8s_buf_append(&all, ", ", 2);
-            append_quoted(&all, r->vals[i]);
+            k8s_buf_append_go_quoted(&all, r->vals[i]);
         }
         k8s_buf_appendf(&all, "}: values set must be empty for exists and does not exist");
         nerr++;
@@ -301,7 +269,7 @@ static void req_validate(const struct req *r, int check_key, struct k8s_buf *b)
             if (parse_int64(r->vals[i], &v) == 0)
                 continue;
             k8s_buf_appendf(&all, "%svalues[%zu]: Invalid value: ", nerr ? ", " : "", i);
-            append_quoted(&all, r->vals[i]);
+            k8s_buf_append_go_quoted(&all, r->vals[i]);
             k8s_buf_appendf(&all, ": for 'Gt', 'Lt' operators, the value must be an integer");
             nerr++;
         }
@@ -311,7 +279,7 @@ static void req_validate(const struct req *r, int check_key, struct k8s_buf *b)
         if (label_value_errors(r->vals[i], &one) == 0)
             continue;
         k8s_buf_appendf(&all, "%svalues[%zu][%s]: Invalid value: ", nerr ? ", " : "", i, r->key);
-        append_quoted(&all, r->vals[i]);
+        k8s_buf_append_go_quoted(&all, r->vals[i]);
         k8s_buf_appendf(&all, ": %s", one.data);
         nerr++;
     }
@@ -579,7 +547,7 @@ static int parse_requirement(struct parser *p, struct req *r)
     k8s_buf_init(&verr, 64 * 1024);
     if (label_key_errors(r->key, &verr) > 0) {
         k8s_buf_appendf(&p->msg, "<nil>: Invalid value: ");
-        append_quoted(&p->msg, r->key);
+        k8s_buf_append_go_quoted(&p->msg, r->key);
         k8s_buf_appendf(&p->msg, ": %s", verr.data);
         rc = K8S_EARG;
         goto out;

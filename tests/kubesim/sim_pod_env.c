@@ -208,37 +208,6 @@ unsigned char *sim_pod_configmap_key(struct sim_server *srv, const char *ns, con
 
 /* ---- downward API ---- */
 
-/* Go's %q for a string: the quoting of a labels/annotations file. */
-static void go_quote(struct k8s_buf *b, const char *s)
-{
-    k8s_buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            k8s_buf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            k8s_buf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            k8s_buf_append(b, "\\n", 2);
-            break;
-        case '\t':
-            k8s_buf_append(b, "\\t", 2);
-            break;
-        case '\r':
-            k8s_buf_append(b, "\\r", 2);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                k8s_buf_appendf(b, "\\x%02x", *p);
-            else
-                k8s_buf_append(b, (const char *)p, 1);
-        }
-    }
-    k8s_buf_append(b, "\"", 1);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -266,7 +235,7 @@ static char *format_map(const cJSON *m)
             k8s_buf_append(&b, "\n", 1);
         k8s_buf_append(&b, keys[i], strlen(keys[i]));
         k8s_buf_append(&b, "=", 1);
-        go_quote(&b, sim_jstr(m, keys[i], NULL));
+        k8s_buf_append_go_quoted(&b, sim_jstr(m, keys[i], NULL));
     }
     free(keys);
     if (!b.data)
