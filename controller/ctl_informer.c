@@ -920,7 +920,7 @@ out:
     return rc;
 }
 
-void ctl_informer_stop(struct ctl_informer *inf)
+void ctl_informer_request_stop(struct ctl_informer *inf)
 {
     if (!inf)
         return;
@@ -928,6 +928,13 @@ void ctl_informer_stop(struct ctl_informer *inf)
     __atomic_store_n(&inf->stop, 1, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&inf->cond);
     pthread_mutex_unlock(&inf->mu);
+}
+
+void ctl_informer_stop(struct ctl_informer *inf)
+{
+    if (!inf)
+        return;
+    ctl_informer_request_stop(inf);
     for (size_t i = 0; i < inf->nrefl; i++) {
         if (inf->refl[i].running) {
             pthread_join(inf->refl[i].thread, NULL);

@@ -66,6 +66,9 @@ int ctl_informer_new(struct k8s_client *client, struct ctl_clock *clock,
 /* Several handlers may be added before ctl_informer_start (K8S_EARG after). */
 int ctl_informer_add_handler(struct ctl_informer *inf, ctl_informer_handler fn, void *user);
 int ctl_informer_start(struct ctl_informer *inf);
+/* Tells the watch threads to stop without waiting for them, so several
+ * informers wind down together (then ctl_informer_stop joins). Idempotent. */
+void ctl_informer_request_stop(struct ctl_informer *inf);
 /* Stops the watch threads and joins them. Idempotent. */
 void ctl_informer_stop(struct ctl_informer *inf);
 /* Stops (if needed) and frees. NULL is fine. */

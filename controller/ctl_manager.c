@@ -889,6 +889,10 @@ out:
     /* Released only after the workers are done, and only if still ours. */
     if (m->lease)
         ctl_lease_stop(m->lease);
+    /* All told first, then joined: each watch needs up to ~1 s to notice,
+     * and one after another that was seconds per stop. */
+    for (size_t i = 0; i < m->ninformers; i++)
+        ctl_informer_request_stop(m->informers[i]);
     for (size_t i = 0; i < m->ninformers; i++)
         ctl_informer_stop(m->informers[i]);
     if (m->http_started) {
