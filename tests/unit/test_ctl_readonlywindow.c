@@ -69,6 +69,7 @@
 #include "kubesim_harness.h"
 #include "quay_bundle.h"
 #include "quay_composer.h"
+#include "test_json.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 static const struct k8s_resource NAMESPACES = {"", "v1", "namespaces", 0};
@@ -113,22 +114,6 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static cJSON *json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static cJSON *json(const char *fmt, ...)
-{
-    char buf[16384];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof(buf));
-    cJSON *j = cJSON_Parse(buf);
-    if (!j)
-        fail_msg("bad JSON in test: %s", buf);
-    return j;
 }
 
 static void create(const struct k8s_resource *r, const char *ns, cJSON *o)
@@ -271,7 +256,8 @@ static void make_ns(const char *ns)
 {
     create(
         &NAMESPACES, NULL,
-        json("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns));
+        test_json("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}",
+                  ns));
 }
 
 static const char *config_yaml(const char *storage_host)
@@ -329,18 +315,18 @@ static void make_registry(const char *ns, const char *reg)
     cJSON *data = NULL;
     assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
     quay_bundle_free(b);
-    cJSON *sec = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s-"
-                      "bundle\",\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
-                      reg, ns);
+    cJSON *sec = test_json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s-"
+                           "bundle\",\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
+                           reg, ns);
     cJSON_AddItemToObject(sec, "data", data);
     create(&SECRETS, ns, sec);
     create(&QRS, ns,
-           json("{\"apiVersion\":\"quay.redhat.com/v1\",\"kind\":\"QuayRegistry\","
-                "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
-                "\"spec\":{\"configBundleSecret\":\"%s-bundle\",\"components\":["
-                "{\"kind\":\"postgres\",\"managed\":false},"
-                "{\"kind\":\"objectstorage\",\"managed\":false}]}}",
-                reg, ns, reg));
+           test_json("{\"apiVersion\":\"quay.redhat.com/v1\",\"kind\":\"QuayRegistry\","
+                     "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+                     "\"spec\":{\"configBundleSecret\":\"%s-bundle\",\"components\":["
+                     "{\"kind\":\"postgres\",\"managed\":false},"
+                     "{\"kind\":\"objectstorage\",\"managed\":false}]}}",
+                     reg, ns, reg));
 }
 
 /* The stand-in's rendered config of the registry (what quay-app mounts). */
@@ -432,11 +418,12 @@ static void make_window(const char *ns, const char *name, const char *reg, const
     }
     create(
         &WINDOWS, ns,
-        json("{\"apiVersion\":\"quaystorage.io/v1alpha1\",\"kind\":\"ReadOnlyWindow\","
-             "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
-             "\"spec\":{\"target\":{\"type\":\"QuayRegistry\",\"quayRegistry\":{\"name\":\"%s\"}},"
-             "\"mode\":\"%s\",\"activationTimeoutSeconds\":%d,\"reason\":\"test\"%s}}",
-             name, ns, reg, mode, timeout_s ? timeout_s : 3600, extra));
+        test_json(
+            "{\"apiVersion\":\"quaystorage.io/v1alpha1\",\"kind\":\"ReadOnlyWindow\","
+            "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+            "\"spec\":{\"target\":{\"type\":\"QuayRegistry\",\"quayRegistry\":{\"name\":\"%s\"}},"
+            "\"mode\":\"%s\",\"activationTimeoutSeconds\":%d,\"reason\":\"test\"%s}}",
+            name, ns, reg, mode, timeout_s ? timeout_s : 3600, extra));
 }
 
 static void delete_window(const char *ns, const char *name)
@@ -935,7 +922,7 @@ static void test_changed_externally_is_not_fought(void **state)
     WAIT_FOR(phase_is(ns, "dp", "Active"), 60, ns, "dp");
 
     /* A GitOps tool puts its copy of the QuayRegistry back. */
-    cJSON *p = json("{\"spec\":{\"configBundleSecret\":\"reg-bundle\"}}"), *res = NULL;
+    cJSON *p = test_json("{\"spec\":{\"configBundleSecret\":\"reg-bundle\"}}"), *res = NULL;
     assert_int_equal(k8s_patch(F->c, &QRS, ns, "reg", K8S_PATCH_MERGE, p, NULL, &res, &err), 0);
     cJSON_Delete(p);
     cJSON_Delete(res);
@@ -1192,34 +1179,34 @@ static void make_standalone(const char *ns)
     cJSON *data = NULL;
     assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
     quay_bundle_free(b);
-    cJSON *sec = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
-                      "\"quay-config\",\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
-                      ns);
+    cJSON *sec = test_json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                           "\"quay-config\",\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
+                           ns);
     cJSON_AddItemToObject(sec, "data", data);
     create(&SECRETS, ns, sec);
     const char *deps[][2] = {{"quay-app", "3"}, {"quay-mirror", "1"}};
     for (size_t i = 0; i < 2; i++)
         create(&DEPLOYMENTS, ns,
-               json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
-                    "\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%s,"
-                    "\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},\"template\":{"
-                    "\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":[{"
-                    "\"name\":\"quay\",\"image\":\"quay.io/projectquay/quay:3.13.3\","
-                    "\"volumeMounts\":[{\"name\":\"config\",\"mountPath\":\"/conf/stack\"}]}],"
-                    "\"volumes\":[{\"name\":\"config\",\"secret\":{\"secretName\":"
-                    "\"quay-config\"}}]}}}}",
-                    deps[i][0], ns, deps[i][1], deps[i][0], deps[i][0]));
+               test_json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
+                         "\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%s,"
+                         "\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},\"template\":{"
+                         "\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":[{"
+                         "\"name\":\"quay\",\"image\":\"quay.io/projectquay/quay:3.13.3\","
+                         "\"volumeMounts\":[{\"name\":\"config\",\"mountPath\":\"/conf/stack\"}]}],"
+                         "\"volumes\":[{\"name\":\"config\",\"secret\":{\"secretName\":"
+                         "\"quay-config\"}}]}}}}",
+                         deps[i][0], ns, deps[i][1], deps[i][0], deps[i][0]));
 }
 
 static void make_standalone_window(const char *ns, const char *name, const char *mode)
 {
     create(&WINDOWS, ns,
-           json("{\"apiVersion\":\"quaystorage.io/v1alpha1\",\"kind\":\"ReadOnlyWindow\","
-                "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
-                "\"spec\":{\"target\":{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{"
-                "\"configSecretRef\":{\"name\":\"quay-config\"},\"deployments\":[\"quay-app\","
-                "\"quay-mirror\"]}},\"mode\":\"%s\",\"activationTimeoutSeconds\":3600}}",
-                name, ns, mode));
+           test_json("{\"apiVersion\":\"quaystorage.io/v1alpha1\",\"kind\":\"ReadOnlyWindow\","
+                     "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+                     "\"spec\":{\"target\":{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{"
+                     "\"configSecretRef\":{\"name\":\"quay-config\"},\"deployments\":[\"quay-app\","
+                     "\"quay-mirror\"]}},\"mode\":\"%s\",\"activationTimeoutSeconds\":3600}}",
+                     name, ns, mode));
 }
 
 static long replicas_of(const char *ns, const char *dep)
@@ -1314,8 +1301,8 @@ static void qr_crd_readonly(int add)
         cJSON_DeleteItemFromObject(props, "readOnly");
         if (add)
             cJSON_AddItemToObject(props, "readOnly",
-                                  json("{\"type\":\"boolean\",\"description\":\"Puts the "
-                                       "registry in read-only mode.\"}"));
+                                  test_json("{\"type\":\"boolean\",\"description\":\"Puts the "
+                                            "registry in read-only mode.\"}"));
     }
     int rc = k8s_update(F->c, &CRDS, NULL, "quayregistries.quay.redhat.com", crd, NULL, &out, &err);
     if (rc)

@@ -50,6 +50,7 @@
 #include "quay_bundle.h"
 #include "quay_composer.h"
 #include "quay_yaml.h"
+#include "test_json.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 static const struct k8s_resource NAMESPACES = {"", "v1", "namespaces", 0};
@@ -94,22 +95,6 @@ static struct fixture *F;
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static cJSON *json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static cJSON *json(const char *fmt, ...)
-{
-    char buf[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof(buf));
-    cJSON *j = cJSON_Parse(buf);
-    if (!j)
-        fail_msg("bad JSON in test: %s", buf);
-    return j;
-}
-
 /* k8s_create with the created object dropped. */
 static int create(const struct k8s_resource *r, const char *ns, const cJSON *o,
                   struct k8s_error *err)
@@ -123,8 +108,8 @@ static int create(const struct k8s_resource *r, const char *ns, const cJSON *o,
 static void make_ns(const char *ns)
 {
     struct k8s_error err;
-    cJSON *o =
-        json("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
+    cJSON *o = test_json(
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
     assert_int_equal(create(&NAMESPACES, NULL, o, &err), 0);
     cJSON_Delete(o);
 }
@@ -149,9 +134,9 @@ static void create_bundle_secret(const char *ns, const char *name, const struct 
     struct k8s_error err;
     cJSON *data = NULL;
     assert_int_equal(quay_bundle_to_secret_data(b, &data, &err), 0);
-    cJSON *o = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
-                    "\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
-                    name, ns);
+    cJSON *o = test_json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                         "\"namespace\":\"%s\"},\"type\":\"Opaque\"}",
+                         name, ns);
     cJSON_AddItemToObject(o, "data", data);
     assert_int_equal(create(&SECRETS, ns, o, &err), 0);
     cJSON_Delete(o);
@@ -234,10 +219,10 @@ static void create_qr(const char *ns, const char *name, const char *bundle,
                       const char *components_json)
 {
     struct k8s_error err;
-    cJSON *o = json("{\"apiVersion\":\"quay.redhat.com/v1\",\"kind\":\"QuayRegistry\","
-                    "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
-                    "\"spec\":{\"configBundleSecret\":\"%s\"}}",
-                    name, ns, bundle);
+    cJSON *o = test_json("{\"apiVersion\":\"quay.redhat.com/v1\",\"kind\":\"QuayRegistry\","
+                         "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+                         "\"spec\":{\"configBundleSecret\":\"%s\"}}",
+                         name, ns, bundle);
     if (components_json)
         cJSON_AddItemToObject(cJSON_GetObjectItem(o, "spec"), "components",
                               cJSON_Parse(components_json));
@@ -273,11 +258,11 @@ static void rollout(const char *ns, const char *name)
     cJSON_Delete(d);
     merge_patch(
         &DEPLOYMENTS, ns, name, "status",
-        json("{\"status\":{\"observedGeneration\":%.0f,\"replicas\":%.0f,"
-             "\"updatedReplicas\":%.0f,\"readyReplicas\":%.0f,\"availableReplicas\":%.0f,"
-             "\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"},{\"type\":"
-             "\"Progressing\",\"status\":\"True\",\"reason\":\"NewReplicaSetAvailable\"}]}}",
-             gen, r, r, r, r),
+        test_json("{\"status\":{\"observedGeneration\":%.0f,\"replicas\":%.0f,"
+                  "\"updatedReplicas\":%.0f,\"readyReplicas\":%.0f,\"availableReplicas\":%.0f,"
+                  "\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"},{\"type\":"
+                  "\"Progressing\",\"status\":\"True\",\"reason\":\"NewReplicaSetAvailable\"}]}}",
+                  gen, r, r, r, r),
         NULL);
 }
 
@@ -294,21 +279,23 @@ static void ensure_deployment(const char *ns, const char *name, double replicas,
     int rc = k8s_get(F->c, &DEPLOYMENTS, ns, name, NULL, &o, &err);
     cJSON_Delete(o);
     if (rc == K8S_ENOTFOUND) {
-        o = json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
-                 "\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%.0f,\"selector\":{"
-                 "\"matchLabels\":{\"app\":\"%s\"}},\"template\":{\"metadata\":{\"labels\":{"
-                 "\"app\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"quay\"}]"
-                 "%s}}}}",
-                 name, ns, replicas, name, name, vol);
+        o = test_json(
+            "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+            "\"%s\",\"namespace\":\"%s\"},\"spec\":{\"replicas\":%.0f,\"selector\":{"
+            "\"matchLabels\":{\"app\":\"%s\"}},\"template\":{\"metadata\":{\"labels\":{"
+            "\"app\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"quay\"}]"
+            "%s}}}}",
+            name, ns, replicas, name, name, vol);
         assert_int_equal(create(&DEPLOYMENTS, ns, o, &err), 0);
         cJSON_Delete(o);
     } else {
         assert_int_equal(rc, 0);
-        merge_patch(&DEPLOYMENTS, ns, name, NULL,
-                    json("{\"spec\":{\"replicas\":%.0f,\"template\":{\"spec\":{\"containers\":[{"
-                         "\"name\":\"c\",\"image\":\"quay\"}]%s}}}}",
-                         replicas, vol),
-                    NULL);
+        merge_patch(
+            &DEPLOYMENTS, ns, name, NULL,
+            test_json("{\"spec\":{\"replicas\":%.0f,\"template\":{\"spec\":{\"containers\":[{"
+                      "\"name\":\"c\",\"image\":\"quay\"}]%s}}}}",
+                      replicas, vol),
+            NULL);
     }
 }
 
@@ -393,9 +380,9 @@ static void operator_reconcile(const char *ns, const char *name, int extra)
     const cJSON *comps = cJSON_GetObjectItem(spec_of(qr), "components");
     cJSON *src = get_obj(&SECRETS, ns, bundle);
     snprintf(cfg, sizeof(cfg), "%s-quay-config-secret-%d", name, ++F->cfg_counter);
-    cJSON *o = json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
-                    "\"namespace\":\"%s\"}}",
-                    cfg, ns);
+    cJSON *o = test_json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                         "\"namespace\":\"%s\"}}",
+                         cfg, ns);
     cJSON_AddItemToObject(o, "data", operator_render(cJSON_GetObjectItem(src, "data")));
     assert_int_equal(create(&SECRETS, ns, o, &err), 0);
     cJSON_Delete(o);
@@ -414,8 +401,8 @@ static void operator_reconcile(const char *ns, const char *name, int extra)
     }
     double gen = num(qr, "metadata", "generation");
     cJSON_Delete(qr);
-    merge_patch(&QRS, ns, name, "status", json("{\"status\":{\"observedGeneration\":%.0f}}", gen),
-                NULL);
+    merge_patch(&QRS, ns, name, "status",
+                test_json("{\"status\":{\"observedGeneration\":%.0f}}", gen), NULL);
 }
 
 static void step_expect(const struct quay_target_ref *t, enum quay_phase want,
@@ -483,16 +470,16 @@ static void test_target_ref_errors_name_the_field(void **state)
     (void)state;
     struct k8s_error err;
     struct quay_target_ref t;
-    cJSON *j = json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{}}");
+    cJSON *j = test_json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{}}");
     assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), K8S_EINVALID);
     assert_non_null(strstr(err.message, "spec.target.quayRegistry.name"));
     cJSON_Delete(j);
-    j = json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{\"name\":"
-             "\"Bad_Name\"},\"deployments\":[\"quay-app\"]}}");
+    j = test_json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{\"name\":"
+                  "\"Bad_Name\"},\"deployments\":[\"quay-app\"]}}");
     assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), K8S_EINVALID);
     assert_non_null(strstr(err.message, "spec.target.standaloneQuay.configSecretRef.name"));
     cJSON_Delete(j);
-    j = json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{\"name\":\"reg\"}}");
+    j = test_json("{\"type\":\"QuayRegistry\",\"quayRegistry\":{\"name\":\"reg\"}}");
     assert_int_equal(quay_target_ref_from_json("ns", j, &t, &err), 0);
     assert_string_equal(t.name, "reg");
     cJSON_Delete(j);
@@ -552,9 +539,9 @@ static void test_switch_confirm_and_back(void **state)
      * old render: still not confirmed (Available would prove nothing). */
     cJSON *q = get_obj(&QRS, ns, "reg");
     merge_patch(&QRS, ns, "reg", "status",
-                json("{\"status\":{\"observedGeneration\":%.0f,\"conditions\":[{\"type\":"
-                     "\"Available\",\"status\":\"True\"}]}}",
-                     num(q, "metadata", "generation")),
+                test_json("{\"status\":{\"observedGeneration\":%.0f,\"conditions\":[{\"type\":"
+                          "\"Available\",\"status\":\"True\"}]}}",
+                          num(q, "metadata", "generation")),
                 NULL);
     cJSON_Delete(q);
     step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
@@ -562,7 +549,7 @@ static void test_switch_confirm_and_back(void **state)
     operator_reconcile(ns, "reg", 0);
     /* ... nor while its rollout runs. */
     merge_patch(&DEPLOYMENTS, ns, "reg-quay-app", "status",
-                json("{\"status\":{\"updatedReplicas\":1}}"), NULL);
+                test_json("{\"status\":{\"updatedReplicas\":1}}"), NULL);
     step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
     assert_non_null(strstr(res.message, "rollout"));
     rollout(ns, "reg-quay-app");
@@ -707,7 +694,8 @@ static void scale_down_case(const char *ns, const char *components_json)
     cJSON *q = get_obj(&QRS, ns, "reg");
     merge_patch(
         &QRS, ns, "reg", "status",
-        json("{\"status\":{\"observedGeneration\":%.0f}}", num(q, "metadata", "generation")), NULL);
+        test_json("{\"status\":{\"observedGeneration\":%.0f}}", num(q, "metadata", "generation")),
+        NULL);
     cJSON_Delete(q);
     step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
     operator_reconcile(ns, "reg", 1);
@@ -850,33 +838,34 @@ static void test_blocked_rollouts(void **state)
      * observedGeneration, behind until it reconciles the new generation) is
      * not taken for a refusal of our change. */
     merge_patch(&QRS, ns, "reg", "status",
-                json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
-                     "\"True\",\"reason\":\"ComponentOverrideInvalid\",\"message\":\"old\","
-                     "\"lastUpdateTime\":\"2020-01-01T00:00:00Z\",\"lastTransitionTime\":"
-                     "\"2020-01-01T00:00:00Z\"}]}}"),
+                test_json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
+                          "\"True\",\"reason\":\"ComponentOverrideInvalid\",\"message\":\"old\","
+                          "\"lastUpdateTime\":\"2020-01-01T00:00:00Z\",\"lastTransitionTime\":"
+                          "\"2020-01-01T00:00:00Z\"}]}}"),
                 NULL);
     step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
     assert_non_null(strstr(res.message, "predates"));
 
     /* RolloutBlocked, as the Quay Operator reports a refused bundle. */
     merge_patch(&QRS, ns, "reg", "status",
-                json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
-                     "\"True\",\"reason\":\"ConfigInvalid\",\"message\":\"required component "
-                     "postgres marked as unmanaged\"}]}}"),
+                test_json("{\"status\":{\"conditions\":[{\"type\":\"RolloutBlocked\",\"status\":"
+                          "\"True\",\"reason\":\"ConfigInvalid\",\"message\":\"required component "
+                          "postgres marked as unmanaged\"}]}}"),
                 NULL);
     step_expect(&t, QUAY_PHASE_BLOCKED, &res);
     assert_string_equal(res.reason, "ConfigInvalid");
     assert_non_null(strstr(res.message, "required component postgres"));
 
     /* Unblocked and rendered, but the rollout exceeds its progress deadline. */
-    merge_patch(&QRS, ns, "reg", "status", json("{\"status\":{\"conditions\":[]}}"), NULL);
+    merge_patch(&QRS, ns, "reg", "status", test_json("{\"status\":{\"conditions\":[]}}"), NULL);
     operator_reconcile(ns, "reg", 0);
-    merge_patch(&DEPLOYMENTS, ns, "reg-quay-app", "status",
-                json("{\"status\":{\"updatedReplicas\":1,\"availableReplicas\":1,\"conditions\":"
-                     "[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":"
-                     "\"ProgressDeadlineExceeded\",\"message\":\"ReplicaSet reg-quay-app-1 "
-                     "has timed out progressing.\"}]}}"),
-                NULL);
+    merge_patch(
+        &DEPLOYMENTS, ns, "reg-quay-app", "status",
+        test_json("{\"status\":{\"updatedReplicas\":1,\"availableReplicas\":1,\"conditions\":"
+                  "[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":"
+                  "\"ProgressDeadlineExceeded\",\"message\":\"ReplicaSet reg-quay-app-1 "
+                  "has timed out progressing.\"}]}}"),
+        NULL);
     step_expect(&t, QUAY_PHASE_BLOCKED, &res);
     assert_string_equal(res.reason, "ProgressDeadlineExceeded");
     assert_non_null(strstr(res.message, "timed out progressing"));
@@ -997,8 +986,8 @@ static void test_external_change(void **state)
 
     /* Idle: the person's switch to bundle-v2 becomes the original. */
     step_expect(&t, QUAY_PHASE_CONFIRMED, &res);
-    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"),
-                NULL);
+    merge_patch(&QRS, ns, "reg", NULL,
+                test_json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"), NULL);
     step_expect(&t, QUAY_PHASE_PROGRESSING, &res);
     assert_true(res.adopted);
     assert_string_equal(res.original_name, "bundle-v2");
@@ -1008,7 +997,7 @@ static void test_external_change(void **state)
     /* A window in effect, then a GitOps self-heal puts "bundle" back. */
     set_overlay(&t, quay_overlay_disable_pushes_new("w", 1, &err));
     step_expect(&t, QUAY_PHASE_APPLIED, &res);
-    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle\"}}"),
+    merge_patch(&QRS, ns, "reg", NULL, test_json("{\"spec\":{\"configBundleSecret\":\"bundle\"}}"),
                 NULL);
     cJSON *qr = get_obj(&QRS, ns, "reg");
     double gen = num(qr, "metadata", "generation");
@@ -1026,8 +1015,8 @@ static void test_external_change(void **state)
 
     /* The person puts the original back and the window ends: that is exactly
      * what is wanted now, so it converges instead of staying "changed". */
-    merge_patch(&QRS, ns, "reg", NULL, json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"),
-                NULL);
+    merge_patch(&QRS, ns, "reg", NULL,
+                test_json("{\"spec\":{\"configBundleSecret\":\"bundle-v2\"}}"), NULL);
     step_expect(&t, QUAY_PHASE_CHANGED_EXTERNALLY, &res);
     remove_overlay(&t, "w");
     operator_reconcile(ns, "reg", 0);
@@ -1143,7 +1132,7 @@ static void test_restore_quayregistry(void **state)
     assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
 
     /* The original changed since it was recorded: refused, unless forced. */
-    merge_patch(&SECRETS, ns, "bundle", NULL, json("{\"data\":{\"extra\":\"eA==\"}}"), NULL);
+    merge_patch(&SECRETS, ns, "bundle", NULL, test_json("{\"data\":{\"extra\":\"eA==\"}}"), NULL);
     assert_int_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), K8S_EINVALID);
     assert_non_null(strstr(err.message, "--force"));
     assert_int_equal(quay_composer_restore(F->c, &t, 1, "test", &rep, &err), 0);
@@ -1176,8 +1165,8 @@ static void test_standalone(void **state)
     ensure_deployment(ns, "quay-mirror", 1, "quay-config");
     sq_rollout_all(ns);
     cJSON *target =
-        json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{"
-             "\"name\":\"quay-config\"},\"deployments\":[\"quay-app\",\"quay-mirror\"]}}");
+        test_json("{\"type\":\"StandaloneQuay\",\"standaloneQuay\":{\"configSecretRef\":{"
+                  "\"name\":\"quay-config\"},\"deployments\":[\"quay-app\",\"quay-mirror\"]}}");
     struct quay_target_ref t;
     assert_int_equal(quay_target_ref_from_json(ns, target, &t, &err), 0);
     cJSON_Delete(target);
@@ -1271,7 +1260,7 @@ static void test_standalone_immutable_config(void **state)
         bundle_of(QUAY_BUNDLE_STANDALONE, "config.yaml", ORIGINAL_CONFIG, NULL, NULL);
     create_bundle_secret(ns, "quay-config", b, NULL);
     quay_bundle_free(b);
-    merge_patch(&SECRETS, ns, "quay-config", NULL, json("{\"immutable\":true}"), NULL);
+    merge_patch(&SECRETS, ns, "quay-config", NULL, test_json("{\"immutable\":true}"), NULL);
     ensure_deployment(ns, "quay-app", 1, "quay-config");
     struct quay_target_ref t;
     assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_STANDALONE, ns, "quay-config", &err), 0);
@@ -1382,7 +1371,7 @@ static void test_standalone_with_deployment_controller(void **state)
     quay_bundle_free(b);
     ensure_deployment(ns, "quay-app", 2, "quay-config");
     merge_patch(&DEPLOYMENTS, ns, "quay-app", NULL,
-                json("{\"spec\":{\"progressDeadlineSeconds\":2}}"), NULL);
+                test_json("{\"spec\":{\"progressDeadlineSeconds\":2}}"), NULL);
     struct quay_target_ref t;
     assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_STANDALONE, ns, "quay-config", &err), 0);
     assert_int_equal(quay_target_ref_add_deployment(&t, "quay-app", &err), 0);
