@@ -84,6 +84,9 @@ void sim_admin_record(struct sim_admin *a, const struct sim_record *r)
     cJSON_AddStringToObject(o, "namespace", r->ns ? r->ns : "");
     cJSON_AddStringToObject(o, "name", r->name ? r->name : "");
     cJSON_AddNumberToObject(o, "code", r->code);
+    /* Only on admission checks, so ordinary entries keep their old shape. */
+    if (r->admission && *r->admission)
+        cJSON_AddStringToObject(o, "admission", r->admission);
     if (a->nrecords >= MAX_RECORDS) {
         cJSON_DeleteItemFromArray(a->records, 0);
         a->nrecords--;

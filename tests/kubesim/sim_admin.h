@@ -5,6 +5,15 @@
  * every request served (user, verb, group, resource, subresource, namespace,
  * code), which RBAC-minimality tests read back.
  *
+ * In RBAC mode (--rbac) the record also holds every authorization check an
+ * admission plugin makes on a client's behalf, each as its own entry next to
+ * the request's: OwnerReferencesPermissionEnforcement (sim_gcadmit.h, on by
+ * default on OpenShift) checks `delete` on an object whose ownerReferences
+ * change and `update` on `<owner resource>/finalizers` for each new
+ * blockOwnerDeletion, and those rights are as much used as the request's own.
+ * Such entries have method and path "" and "admission" naming the plugin;
+ * ordinary entries have no "admission" member.
+ *
  * Beyond the harness contract: POST /__admin/tokens also takes
  * "expiresInSeconds" and {"token":...,"revoke":true}; GET /__admin/requests
  * takes ?user=; POST /__admin/restart simulates an API server restart (watches
@@ -36,6 +45,7 @@ struct sim_record {
     const char *ns;
     const char *name;
     int code;
+    const char *admission; /* the admission plugin that made this check; NULL otherwise */
 };
 
 struct sim_admin *sim_admin_new(void);

@@ -537,6 +537,7 @@ void sim_dispatch(struct sim_server *srv, const struct sim_request *req, struct 
         return;
     }
     resp->delay_ms = latency;
+    ri.user = &user;
     memset(&at, 0, sizeof(at));
     at.resource_request = ri.resource_request;
     at.verb = ri.verb;

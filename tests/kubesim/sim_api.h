@@ -20,6 +20,7 @@ struct sim_server;
 struct sim_watch;
 struct sim_kind;
 struct sim_stream;
+struct sim_user;
 
 #define SIM_MAX_PARAMS   48
 #define SIM_MAX_WARNINGS 8
@@ -96,6 +97,11 @@ struct sim_reqinfo {
     char ns[256];
     char name[256];
     int legacy_watch; /* /api/v1/watch/... path */
+    /* Who asks, for admission plugins that authorize (sim_gcadmit.c); set by
+     * sim_dispatch after authentication, NULL for the simulator's own
+     * controllers (sim_internal_call), which hold every right as
+     * kube-controller-manager does. Borrowed for the request's duration. */
+    const struct sim_user *user;
 };
 
 const char *sim_req_param(const struct sim_request *r, const char *key);
@@ -110,7 +116,8 @@ void sim_respond_text(struct sim_response *resp, int status, const char *ctype, 
 void sim_add_warning(struct sim_response *resp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Parses path + method into `ri`; 0, or -1 for paths that are not API paths. */
+/* Parses path + method into `ri` (ri->user NULL); 0, or -1 for paths that are
+ * not API paths. */
 int sim_parse_reqinfo(const char *method, const char *path, const struct sim_request *req,
                       struct sim_reqinfo *ri);
 

@@ -2,7 +2,8 @@
  * Resource verbs (see sim_verbs.h). The pipeline of a write mirrors the
  * generic registry of k8s.io/apiserver: decode and check the body against the
  * URL, prepare (system metadata, status/spec split of subresources), admit
- * (unknown-field validation, the kind's rules, CRD schemas), check optimistic
+ * (unknown-field validation, the kind's rules, CRD schemas, and in RBAC mode
+ * OwnerReferencesPermissionEnforcement), check optimistic
  * concurrency, detect no-op updates (no new resourceVersion, no event), then
  * store unless dryRun=All. Deletion honours finalizers and propagation
  * policies; the garbage collector in sim_gc.c does the asynchronous part.
@@ -17,6 +18,7 @@
 #include "sim_api.h"
 #include "sim_auth.h"
 #include "sim_crd.h"
+#include "sim_gcadmit.h"
 #include "sim_kind.h"
 #include "sim_render.h"
 #include "sim_select.h"
@@ -326,7 +328,8 @@ static int field_validation(struct ctx *c, const struct sim_unknown *u)
                                c->k->kind, c->k->version, c->k->kind, msg);
 }
 
-/* Unknown-field checks, kind rules and CRD schemas for a candidate object. */
+/* Unknown-field checks, kind rules and CRD schemas for a candidate object,
+ * then the validating admission plugins (sim_gcadmit.h). */
 static int admit(struct ctx *c, cJSON *obj, const cJSON *old)
 {
     struct sim_unknown u;
@@ -348,6 +351,10 @@ static int admit(struct ctx *c, cJSON *obj, const cJSON *old)
         else if (old && c->k->ops->on_update)
             rc = c->k->ops->on_update(c->srv, c->k, old, obj, &c->e);
     }
+    /* Validating admission runs after the strategy's validation, as in the
+     * real registry: a 422 wins over a 403 from a plugin. */
+    if (rc == 0)
+        rc = sim_gcadmit(c->srv, c->ri, obj, old, &c->e);
     return rc;
 }
 
