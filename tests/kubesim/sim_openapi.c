@@ -17,7 +17,10 @@
  *  - /openapi/v2: a Swagger document with no definitions (kubectl only
  *    falls back to it, for a kind the v3 documents lack). kubectl asks for
  *    it as protobuf (application/com.github.proto-openapi.spec.v2@v1.0+
- *    protobuf) and parses the answer as protobuf whatever its content type;
+ *    protobuf) and parses the answer as protobuf; the answer's Content-Type
+ *    is the dotted form ...spec.v2.v1.0+protobuf, as kube-openapi sends it,
+ *    because kubectl runs it through Go's mime.ParseMediaType, which rejects
+ *    the '@' ("mime: unexpected content after media subtype");
  *    its fallback on 406 is the even older protobuf /swagger-2.0.0.pb-v1. So
  *    that Accept gets the same document protobuf-encoded (gnostic's
  *    openapi_v2.Document: swagger = 1, info = 2 {title = 1, version = 2});
@@ -302,7 +305,7 @@ static void v2_protobuf(struct sim_response *resp)
     pb_bytes(&resp->body, 2, info.data, info.len);
     k8s_buf_free(&info);
     resp->status = 200;
-    sim_strlcpy(resp->content_type, "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    sim_strlcpy(resp->content_type, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
                 sizeof(resp->content_type));
 }
 

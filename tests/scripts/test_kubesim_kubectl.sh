@@ -171,6 +171,13 @@ spec:
         image: example/side:1
 EOF
 expect_out 'deployment.apps/web created' kubectl apply -f "$work/dep.yaml"
+# A `kind: List` is validated against /openapi/v2 (the v3 documents have no
+# List): kubectl parses that answer's Content-Type with Go's mime package.
+cat >"$work/list.json" <<'EOF'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "listed"}, "data": {"a": "1"}}]}
+EOF
+expect_out 'configmap/listed created' kubectl apply -f "$work/list.json"
 sed -i 's#example/web:1#example/web:2#' "$work/dep.yaml"
 expect_out 'deployment.apps/web configured' kubectl apply -f "$work/dep.yaml"
 expect_out 'patched' kubectl patch deployment web --type strategic \
