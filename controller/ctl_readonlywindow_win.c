@@ -1015,6 +1015,30 @@ int ctl_rw__win_report(struct ctl_rw *r, struct ctl_context *ctx, const struct q
 /* ---- a window without a target ------------------------------------------------------------------
  */
 
+/*
+ * A fresh read of one window (*out NULL when it is gone). A LIST by
+ * metadata.name rather than a GET: the reconcilers read windows only by
+ * listing, so the operator's role needs no `get` on them (deploy/rbac.yaml).
+ */
+static int read_window(struct ctl_context *ctx, const char *ns, const char *name, cJSON **out,
+                       struct k8s_error *err)
+{
+    char sel[300];
+    cJSON *list = NULL, *items;
+    struct k8s_opts o = {.field_selector = sel};
+    int rc;
+    *out = NULL;
+    if ((size_t)snprintf(sel, sizeof(sel), "metadata.name=%s", name) >= sizeof(sel))
+        return k8s_error_set(err, K8S_EINVALID, "window name too long");
+    if ((rc = k8s_list(ctl_context_client(ctx), &ctl_rw__windows_res, ns, &o, &list, err)))
+        return rc;
+    items = cJSON_GetObjectItemCaseSensitive(list, "items");
+    if (cJSON_GetArraySize(items) > 0)
+        *out = cJSON_DetachItemFromArray(items, 0);
+    cJSON_Delete(list);
+    return 0;
+}
+
 int ctl_rw__win_invalid_target(struct ctl_context *ctx, const char *ns, const char *name,
                                struct k8s_error *err)
 {
@@ -1024,11 +1048,11 @@ int ctl_rw__win_invalid_target(struct ctl_context *ctx, const char *ns, const ch
     struct k8s_error terr;
     char key[RW_KEY_MAX];
     int64_t now = ctl_clock_wall_ms(ctl_context_clock(ctx));
-    int rc = k8s_get(ctl_context_client(ctx), &ctl_rw__windows_res, ns, name, NULL, &obj, err);
-    if (rc == K8S_ENOTFOUND)
-        return 0;
+    int rc = read_window(ctx, ns, name, &obj, err);
     if (rc)
         return rc;
+    if (!obj)
+        return 0;
     k8s_error_clear(&terr);
     if (ctl_rw__target_key(obj, key, sizeof(key), &ref, &terr) == 0) {
         /* Resolvable after all (edited meanwhile): its target's key does it. */
