@@ -514,6 +514,41 @@ out:
     return rc;
 }
 
+int k8s_patch_tested(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+                     const char *name, const char *rv, const cJSON *json_patch,
+                     const struct k8s_opts *opts, cJSON **out, struct k8s_error *err)
+{
+    struct k8s_error refusal, gerr;
+    cJSON *now = NULL;
+    const char *now_rv;
+    int rc;
+    if (!rv || !*rv)
+        return k8s_error_set(err, K8S_EARG, "patch %s: no resourceVersion to test", res->resource);
+    rc = k8s_patch(c, res, ns, name, K8S_PATCH_JSON, json_patch, opts, out, err);
+    if (rc != K8S_EINVALID)
+        return rc;
+    refusal = err ? *err : (struct k8s_error){0};
+    k8s_error_clear(&gerr);
+    rc = k8s_get(c, res, ns, name, NULL, &now, &gerr);
+    if (rc) {
+        if (err)
+            *err = gerr;
+        return rc;
+    }
+    now_rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(now, "metadata"), "resourceVersion"));
+    if (now_rv && strcmp(now_rv, rv) == 0) {
+        if (err)
+            *err = refusal;
+        rc = K8S_EINVALID;
+    } else {
+        rc = k8s_error_set(err, K8S_ECONFLICT, "%s %s%s%s changed since it was read; re-read it",
+                           res->resource, ns && *ns ? ns : "", ns && *ns ? "/" : "", name);
+    }
+    cJSON_Delete(now);
+    return rc;
+}
+
 /* A DeleteOptions body for dopts (and dry run), or NULL when nothing to say. */
 static int delete_body(const struct k8s_delete_opts *d, const struct k8s_opts *o, char **out,
                        struct k8s_error *err)

@@ -651,14 +651,13 @@ int quay_state_update(struct k8s_client *c, struct quay_state *s, struct k8s_err
         rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
         goto out;
     }
-    rc = k8s_patch(c, &SECRETS, s->ns, sname, K8S_PATCH_JSON, patch, NULL, &res, err);
+    rc = k8s_patch_tested(c, &SECRETS, s->ns, sname, s->resource_version, patch, NULL, &res, err);
     if (rc == K8S_EINVALID) {
-        /* The only operation that can fail is the test: someone wrote the
-         * record since we read it. */
-        rc = k8s_error_set(err, K8S_ECONFLICT,
-                           "the state record %s/%s changed since it was read; re-read it", s->ns,
-                           sname);
-        goto out;
+        /* Unchanged yet refused (e.g. over the 1 MiB Secret limit). */
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        rc = k8s_error_set(err, K8S_EINVALID, "the API server refused the state record %s/%s: %s",
+                           s->ns, sname, msg);
     }
     if (rc)
         goto out;

@@ -262,12 +262,15 @@ static int write_secret(struct k8s_client *c, const struct quay_target_ref *t,
         goto out;
     }
     cJSON *res = NULL;
-    rc = k8s_patch(c, &SECRETS, t->ns, t->name, K8S_PATCH_JSON, patch, NULL, &res, err);
+    rc = k8s_patch_tested(c, &SECRETS, t->ns, t->name, v->ref_rv, patch, NULL, &res, err);
     cJSON_Delete(res);
-    if (rc == K8S_EINVALID)
-        rc = k8s_error_set(err, K8S_ECONFLICT,
-                           "config Secret %s/%s changed since it was read; re-read it", t->ns,
-                           t->name);
+    if (rc == K8S_EINVALID) {
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        rc = k8s_error_set(err, K8S_EINVALID,
+                           "the API server refused the change of config Secret %s/%s: %s", t->ns,
+                           t->name, msg);
+    }
     if (!rc)
         k8s_log(K8S_LOG_INFO, t->ns, t->name, "replaced the config Secret's data",
                 (const char *[]){"dataSHA256", d->sha, NULL});

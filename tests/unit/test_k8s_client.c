@@ -29,6 +29,7 @@
 
 #include "k8s_client.h"
 #include "k8s_config.h"
+#include "k8s_patch.h"
 #include "k8s_watch.h"
 #include "kubesim_harness.h"
 
@@ -437,6 +438,74 @@ static void update_with_stale_resource_version_conflicts(void **state)
 
     cJSON_Delete(seen);
     cJSON_Delete(edit);
+    cJSON_Delete(v2);
+    cJSON_Delete(v1);
+    cJSON_Delete(obj);
+}
+
+/* A JSON patch with a resourceVersion test: a stale version is a conflict, a
+ * refusal of the change itself (an immutable ConfigMap) is Invalid — the API
+ * answers both with 422, k8s_patch_tested tells them apart. */
+static cJSON *rv_patch(const char *rv, const char *value)
+{
+    cJSON *p = cJSON_CreateArray(), *t = cJSON_CreateString(rv), *v = cJSON_CreateString(value);
+    assert_int_equal(k8s_json_patch_add_op(p, "test", "/metadata/resourceVersion", t), 0);
+    assert_int_equal(k8s_json_patch_add_op(p, "replace", "/data/k", v), 0);
+    cJSON_Delete(t);
+    cJSON_Delete(v);
+    return p;
+}
+
+static void tested_patch_tells_conflict_from_refusal(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_error err;
+    cJSON *obj = configmap("tested", NULL, NULL, "k", "v1"), *v1 = NULL, *v2 = NULL, *out = NULL;
+    ensure_namespace(f->c, "verbs");
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &v1, &err), 0);
+
+    cJSON *p = rv_patch(meta(v1, "resourceVersion"), "v2");
+    assert_rc(k8s_patch_tested(f->c, &CONFIGMAPS, "verbs", "tested", meta(v1, "resourceVersion"), p,
+                               NULL, &v2, &err),
+              0);
+    assert_string_equal(data_value(v2, "k"), "v2");
+    /* v1's version again: changed since, so a conflict (nothing written). */
+    cJSON_Delete(p);
+    p = rv_patch(meta(v1, "resourceVersion"), "v3");
+    assert_rc(k8s_patch_tested(f->c, &CONFIGMAPS, "verbs", "tested", meta(v1, "resourceVersion"), p,
+                               NULL, &out, &err),
+              K8S_ECONFLICT);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "changed since it was read"));
+
+    /* Made immutable: the current version and still refused, as such. */
+    cJSON *imm = cJSON_CreateArray(), *yes = cJSON_CreateTrue();
+    assert_int_equal(k8s_json_patch_add_op(imm, "add", "/immutable", yes), 0);
+    assert_rc(
+        k8s_patch(f->c, &CONFIGMAPS, "verbs", "tested", K8S_PATCH_JSON, imm, NULL, &out, &err), 0);
+    cJSON_Delete(p);
+    p = rv_patch(meta(out, "resourceVersion"), "v4");
+    cJSON *fin = NULL;
+    assert_rc(k8s_patch_tested(f->c, &CONFIGMAPS, "verbs", "tested", meta(out, "resourceVersion"),
+                               p, NULL, &fin, &err),
+              K8S_EINVALID);
+    assert_null(fin);
+    assert_int_equal(err.http_status, 422);
+    assert_non_null(strstr(err.message, "immutable"));
+    /* Gone: not found. */
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "tested", NULL, NULL, NULL, &err), 0);
+    cJSON_Delete(p);
+    p = rv_patch(meta(out, "resourceVersion"), "v5");
+    assert_rc(k8s_patch_tested(f->c, &CONFIGMAPS, "verbs", "tested", meta(out, "resourceVersion"),
+                               p, NULL, &fin, &err),
+              K8S_ENOTFOUND);
+
+    cJSON_Delete(p);
+    cJSON_Delete(imm);
+    cJSON_Delete(yes);
+    cJSON_Delete(out);
     cJSON_Delete(v2);
     cJSON_Delete(v1);
     cJSON_Delete(obj);
@@ -1317,6 +1386,7 @@ int main(void)
         cmocka_unit_test_setup(create_with_generate_name_get_and_list, test_setup),
         cmocka_unit_test_setup(update_with_stale_resource_version_conflicts, test_setup),
         cmocka_unit_test_setup(patch_merge_json_and_strategic, test_setup),
+        cmocka_unit_test_setup(tested_patch_tells_conflict_from_refusal, test_setup),
         cmocka_unit_test_setup(delete_with_preconditions, test_setup),
         cmocka_unit_test_setup(delete_collection_by_label, test_setup),
         cmocka_unit_test_setup(status_subresource, test_setup),
