@@ -3,7 +3,8 @@
  * sim_gcadmit.c), over HTTPS as a client sees it: under --rbac, setting
  * blockOwnerDeletion on a reference needs `update` on the owner's finalizers
  * (ConfigMap and custom-resource owners; an unmapped kind is refused), changing
- * the ownerReferences of an existing object needs `delete` on it, dry runs
+ * the ownerReferences of an existing object (PUT, merge patch, server-side
+ * apply) needs `delete` on it, dry runs
  * are judged alike, status writes are left alone, and every check is in the
  * request record with its own entry. Without --rbac nothing is checked.
  */
@@ -359,10 +360,23 @@ static void test_update_needs_delete(void **state)
                      "configmaps \"dep\" is forbidden: " WHY_DELETE);
     expect_forbidden(f->sim, "PATCH", CMS "/dep?dryRun=All", "application/merge-patch+json", patch,
                      "configmaps \"dep\" is forbidden: " WHY_DELETE);
+    /* Server-side apply is a patch like any other. */
+    snprintf(patch, sizeof(patch),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"dep\","
+             "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":"
+             "\"owner\",\"uid\":\"%s\"}]}}",
+             f->cm_uid);
+    expect_forbidden(f->sim, "PATCH", CMS "/dep?fieldManager=dev", "application/apply-patch+yaml",
+                     patch, "configmaps \"dep\" is forbidden: " WHY_DELETE);
     adm = admission_entries(f->sim);
-    assert_int_equal(cJSON_GetArraySize(adm), 2);
+    assert_int_equal(cJSON_GetArraySize(adm), 3);
     assert_entry(cJSON_GetArrayItem(adm, 0), "delete", "", "configmaps", "", "dep", 403);
+    assert_entry(cJSON_GetArrayItem(adm, 2), "delete", "", "configmaps", "", "dep", 403);
     cJSON_Delete(adm);
+    snprintf(patch, sizeof(patch),
+             "{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+             "\"name\":\"owner\",\"uid\":\"%s\"}]}}",
+             f->cm_uid);
 
     grant(f->sim, "cm-deleter", "", "configmaps", "\"delete\"");
     clear_record(f->sim);
