@@ -4,9 +4,9 @@
  * blockOwnerDeletion on a reference needs `update` on the owner's finalizers
  * (ConfigMap and custom-resource owners; an unmapped kind is refused), changing
  * the ownerReferences of an existing object (PUT, merge patch, server-side
- * apply) needs `delete` on it, dry runs
- * are judged alike, status writes are left alone, and every check is in the
- * request record with its own entry. Without --rbac nothing is checked.
+ * apply) needs `delete` on it, dry runs are judged alike, status writes are
+ * left alone, and every check is in the request record with its own entry.
+ * Without --rbac nothing is checked.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
