@@ -1,8 +1,12 @@
 /*
- * Shards and their listing segments. With N > 1 the segments of shard 0 also
- * cover the gaps around the fan-out prefixes (keys under the blob root that
- * are not in a two-hex-digit directory), so that no key is ever left out;
- * each gap costs one short listing request.
+ * Shards and their listing segments. With N > 1 each fan-out directory
+ * `<root><xx>/` is one key range listed from the blob root: it starts right
+ * after directory xx-1 and ends with directory xx, so the keys in the gap
+ * before a directory (keys under the root outside any fan-out directory,
+ * rare) go to that directory's shard in the same listing request. No shard
+ * lists more than its own directories (shard 0 also lists the keys outside
+ * the root, two more ranges): before, shard 0 spent one request on each of
+ * the 256 gaps, on both sides, and took twice as long as the others.
  */
 #include "stor_shard.h"
 
@@ -53,6 +57,17 @@ static int hexdigit(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+/* The two-hex-digit value at `p`, or -1. */
+static int hexbyte(const char *p)
+{
+    if (!hexdigit(p[0]) || !hexdigit(p[1]))
+        return -1;
+    int v = 0;
+    for (int i = 0; i < 2; i++)
+        v = v * 16 + (p[i] <= '9' ? p[i] - '0' : p[i] - 'a' + 10);
+    return v;
+}
+
 int stor_shard_owns(const struct stor_shard *s, enum stor_layout l, const char *key)
 {
     if (s->count <= 1)
@@ -61,13 +76,18 @@ int stor_shard_owns(const struct stor_shard *s, enum stor_layout l, const char *
     if (!root)
         return s->index == 0;
     size_t rl = strlen(root);
-    if (strncmp(key, root, rl) != 0 || !hexdigit(key[rl]) || !hexdigit(key[rl + 1]) ||
-        key[rl + 2] != '/')
+    if (strncmp(key, root, rl) != 0)
         return s->index == 0;
-    int xx = 0;
-    for (int i = 0; i < 2; i++) {
-        char c = key[rl + i];
-        xx = xx * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+    const char *rest = key + rl;
+    int xx = hexbyte(rest);
+    if (xx < 0 || rest[2] != '/') {
+        /* A gap key: the first fan-out directory after it owns it. */
+        char dir[4];
+        for (xx = 0; xx < 255; xx++) {
+            snprintf(dir, sizeof(dir), "%02x/", (unsigned)xx);
+            if (strcmp(dir, rest) > 0)
+                break;
+        }
     }
     return (unsigned)xx % s->count == s->index;
 }
@@ -93,25 +113,17 @@ size_t stor_shard_segments(const struct stor_shard *s, enum stor_layout l,
     char a[128], b[128];
     if (s->index == 0)
         seg(&segs[n++], "", NULL, root);
-    for (unsigned xx = 0; xx < 256; xx++) {
-        if (s->index == 0) {
-            /* The gap before this fan-out directory (after the previous one). */
-            snprintf(b, sizeof(b), "%s%02x/", root, xx);
-            if (xx == 0) {
-                seg(&segs[n++], root, NULL, b);
-            } else {
-                snprintf(a, sizeof(a), "%s%02x/" STOR_MAX_UTF8, root, xx - 1);
-                seg(&segs[n++], root, a, b);
-            }
-        }
-        if (xx % s->count == s->index) {
-            snprintf(a, sizeof(a), "%s%02x/", root, xx);
-            seg(&segs[n++], a, NULL, NULL);
-        }
+    for (unsigned xx = s->index; xx < 256; xx += s->count) {
+        /* After directory xx-1 (and everything in it), up to the end of
+         * directory xx: "<xx>/" sorts before "<xx>0" ('/' < '0'). The
+         * last one runs to the end of the root. */
+        if (xx > 0)
+            snprintf(a, sizeof(a), "%s%02x/" STOR_MAX_UTF8, root, xx - 1);
+        if (xx < 255)
+            snprintf(b, sizeof(b), "%s%02x0", root, xx);
+        seg(&segs[n++], root, xx > 0 ? a : NULL, xx < 255 ? b : NULL);
     }
     if (s->index == 0) {
-        snprintf(a, sizeof(a), "%sff/" STOR_MAX_UTF8, root);
-        seg(&segs[n++], root, a, NULL);
         snprintf(a, sizeof(a), "%s" STOR_MAX_UTF8, root);
         seg(&segs[n++], "", a, NULL);
     }

@@ -1,10 +1,12 @@
 /*
  * Shards of a copy (one per pod of an Indexed Job): shard i of N takes the
- * `<blob root><xx>/` fan-out prefixes whose value xx (0..255) satisfies
- * xx mod N == i; every key outside those prefixes goes to shard 0. A shard
- * lists only its own prefixes (on both sides), as a list of key-range
- * segments in ascending order, so its listing is a sorted stream and N shards
- * together list each key exactly once.
+ * `<blob root><xx>/` fan-out directories whose value xx (0..255) satisfies
+ * xx mod N == i, with the keys under the root that sort between directory
+ * xx-1 and directory xx (outside any fan-out directory: rare); every key
+ * outside the blob root goes to shard 0. A shard lists only its own key
+ * ranges (on both sides), one listing per directory, in ascending order, so
+ * its listing is a sorted stream and N shards together list each key exactly
+ * once.
  */
 #ifndef QSO_STOR_SHARD_H
 #define QSO_STOR_SHARD_H
@@ -33,7 +35,7 @@ struct stor_segment {
     char stop_before[128];
 };
 
-#define STOR_MAX_SEGMENTS 520
+#define STOR_MAX_SEGMENTS 260 /* 256 directories + 2 ranges outside the root */
 
 /* Fills segs (STOR_MAX_SEGMENTS entries) for shard `s`; returns how many. */
 size_t stor_shard_segments(const struct stor_shard *s, enum stor_layout l,
