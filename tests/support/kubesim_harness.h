@@ -23,7 +23,10 @@
  *   GET  /__admin/requests ->{"items":[{"user":"alice","verb":"list","method":"GET",
  *                            "path":"/api/v1/...","query":"limit=500",
  *                            "group":"","resource":"configmaps","subresource":"",
- *                            "namespace":"default","code":200}]}  every request served
+ *                            "namespace":"default","code":200}]}  every request served;
+ *                            in --rbac mode also each authorization check of the
+ *                            OwnerReferencesPermissionEnforcement admission, as an
+ *                            item with "admission" set and empty method and path
  *   DELETE /__admin/requests                          clears that record
  */
 #ifndef QSO_KUBESIM_HARNESS_H
