@@ -117,6 +117,8 @@ static void print_report(const struct quay_target_ref *t, const struct quay_rest
                                                               : "already the original");
         printf("  Deployments given their replicas back: %zu (all restarted)\n",
                r->deployments_scaled);
+        if (r->deployments_missing[0])
+            printf("  Deployments no longer there, skipped: %s\n", r->deployments_missing);
     }
     printf("  original data sha256: %s%s\n", r->original_sha,
            r->forced ? " (recorded; the data had changed since: restored as it is now, --force)"

@@ -657,10 +657,52 @@ int quay_composer_step(struct k8s_client *c, const struct quay_target_ref *t,
 
 /* ---- break-glass ------------------------------------------------------------------------- */
 
-static int restore_once(struct k8s_client *c, const struct quay_target_ref *t, int force,
+/*
+ * The StandaloneQuay target a restore works on: the Deployments the CLI named
+ * or, when it named none, those the record lists; minus those deleted since
+ * (nothing to restart or scale: skipped and reported in `missing`).
+ */
+static int restore_target(struct k8s_client *c, const struct quay_target_ref *t,
+                          const struct quay_state *s, struct quay_target_ref *out, char *missing,
+                          size_t cap, struct k8s_error *err)
+{
+    static const struct k8s_resource deployments = {"apps", "v1", "deployments", 1};
+    struct quay_target_ref all = *t;
+    size_t off = 0;
+    missing[0] = '\0';
+    if (all.ndeployments == 0 && s->ndeployments > 0) {
+        all.ndeployments = s->ndeployments;
+        for (size_t i = 0; i < s->ndeployments; i++)
+            snprintf(all.deployments[i], sizeof(all.deployments[i]), "%s", s->deployments[i]);
+        if (s->config_key[0])
+            snprintf(all.config_key, sizeof(all.config_key), "%s", s->config_key);
+    }
+    *out = all;
+    out->ndeployments = 0;
+    for (size_t i = 0; i < all.ndeployments; i++) {
+        cJSON *dep = NULL;
+        int rc = k8s_get(c, &deployments, t->ns, all.deployments[i], NULL, &dep, err);
+        cJSON_Delete(dep);
+        if (rc == K8S_ENOTFOUND) {
+            if (off < cap)
+                off += (size_t)snprintf(missing + off, cap - off, "%s%s", off ? ", " : "",
+                                        all.deployments[i]);
+            continue;
+        }
+        if (rc)
+            return rc;
+        snprintf(out->deployments[out->ndeployments++], sizeof(out->deployments[0]), "%s",
+                 all.deployments[i]);
+    }
+    return 0;
+}
+
+static int restore_once(struct k8s_client *c, const struct quay_target_ref *target, int force,
                         const char *by, struct quay_restore_report *rep, struct k8s_error *err)
 {
+    const struct quay_target_ref *t = target;
     const struct quay_target_ops *ops = quay_target_ops_for(t->kind);
+    struct quay_target_ref *st = NULL;
     struct quay_state *s = NULL;
     struct quay_target_view v;
     struct quay_bundle *orig = NULL;
@@ -681,22 +723,15 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *t, i
                              quay_target_kind_name(t->kind), t->ns, t->name);
     if (rc)
         return rc;
-    if (t->kind == QUAY_TARGET_STANDALONE && t->ndeployments == 0 && s->ndeployments > 0) {
-        /* The CLI names only the Secret: the record knows the Deployments. */
-        struct quay_target_ref *rt = malloc(sizeof(*rt));
-        if (!rt) {
+    if (t->kind == QUAY_TARGET_STANDALONE) {
+        if (!(st = malloc(sizeof(*st)))) {
             rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
             goto out;
         }
-        *rt = *t;
-        rt->ndeployments = s->ndeployments;
-        for (size_t i = 0; i < s->ndeployments; i++)
-            snprintf(rt->deployments[i], sizeof(rt->deployments[i]), "%s", s->deployments[i]);
-        if (s->config_key[0])
-            snprintf(rt->config_key, sizeof(rt->config_key), "%s", s->config_key);
-        rc = restore_once(c, rt, force, by, rep, err);
-        free(rt);
-        goto out;
+        if ((rc = restore_target(c, t, s, st, rep->deployments_missing,
+                                 sizeof(rep->deployments_missing), err)))
+            goto out;
+        t = st;
     }
     if ((rc = ops->observe(c, t, &v, err)))
         goto out;
@@ -755,7 +790,10 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *t, i
             goto out;
         }
         rep->data_restored = strcmp(v.ref_sha, have) != 0;
-        rep->deployments_scaled = d.replicas ? (size_t)cJSON_GetArraySize(d.replicas) : 0;
+        rep->deployments_scaled = 0;
+        for (size_t i = 0; d.replicas && i < t->ndeployments; i++)
+            rep->deployments_scaled +=
+                cJSON_GetObjectItemCaseSensitive(d.replicas, t->deployments[i]) != NULL;
     } else {
         rep->components_restored =
             !v.components != !d.components || !k8s_json_equal(v.components, d.components);
@@ -786,6 +824,7 @@ out:
     quay_bundle_free(orig);
     quay_target_view_clear(&v);
     quay_state_free(s);
+    free(st);
     return rc;
 }
 

@@ -145,8 +145,11 @@ struct quay_restore_report {
     int components_absent;     /* ... as absent (the original had none) */
     int data_restored;         /* StandaloneQuay: the Secret's data put back */
     size_t deployments_scaled; /* StandaloneQuay: Deployments given their replicas back */
-    size_t overlays_kept;      /* overlays kept in the record for audit, no longer applied */
-    int forced;                /* the original's data had changed and --force was given */
+    /* StandaloneQuay: Deployments the record names that no longer exist
+     * (skipped: nothing to restart or scale), comma-separated. */
+    char deployments_missing[512];
+    size_t overlays_kept; /* overlays kept in the record for audit, no longer applied */
+    int forced;           /* the original's data had changed and --force was given */
 };
 
 /*

@@ -494,9 +494,13 @@ static int qr_apply(struct k8s_client *c, const struct quay_target_ref *t,
     *generation = v->generation;
     if (!patch)
         goto oom;
-    /* Preconditions on what was read: the apiserver applies all or nothing. */
-    if (!(val = cJSON_CreateString(v->ref_name)) ||
-        k8s_json_patch_add_op(patch, "test", "/spec/configBundleSecret", val))
+    /* Preconditions on what was read: the apiserver applies all or nothing.
+     * An unset configBundleSecret cannot be tested as a member: the
+     * object's version stands in for it. */
+    if (!(val = cJSON_CreateString(v->ref_name[0] ? v->ref_name : v->rv)) ||
+        k8s_json_patch_add_op(
+            patch, "test",
+            v->ref_name[0] ? "/spec/configBundleSecret" : "/metadata/resourceVersion", val))
         goto oom;
     cJSON_Delete(val);
     val = NULL;
@@ -513,8 +517,9 @@ static int qr_apply(struct k8s_client *c, const struct quay_target_ref *t,
         val = NULL;
     }
     if (strcmp(v->ref_name, d->name) != 0) {
+        /* "add" sets a member whether or not it is there. */
         if (!(val = cJSON_CreateString(d->name)) ||
-            k8s_json_patch_add_op(patch, "replace", "/spec/configBundleSecret", val))
+            k8s_json_patch_add_op(patch, "add", "/spec/configBundleSecret", val))
             goto oom;
         cJSON_Delete(val);
         val = NULL;

@@ -12,8 +12,10 @@
 #   - QuayRegistry whose original had NO spec.components: they are removed;
 #   - the original's data changed since it was recorded: refused (exit 1,
 #     names --force), then restored with --force;
+#   - QuayRegistry whose spec.configBundleSecret was unset since: set back;
 #   - StandaloneQuay: the backup's data back in the config Secret, the
-#     Deployments' replicas as before the ScaleDown, pods restarted;
+#     Deployments' replicas as before the ScaleDown, pods restarted; a
+#     Deployment the record names but deleted since is skipped and named;
 #   - no record: exit 1 with a clear message; usage errors: exit 2.
 # Args: <build dir> <source dir>.
 set -euo pipefail
@@ -198,6 +200,33 @@ kubectl -n demo get quayregistry bare -o json |
   python3 -c 'import json,sys; s=json.load(sys.stdin)["spec"]; assert "components" not in s, s' ||
   fail "spec.components should be absent again"
 
+# ---- QuayRegistry whose spec.configBundleSecret was unset since ----------------------
+mksecret unset-bundle "$work/config.yaml"
+unset_sha=$(bundle_sha demo unset-bundle)
+kubectl -n demo apply -f - >/dev/null <<EOF
+apiVersion: quay.redhat.com/v1
+kind: QuayRegistry
+metadata: {name: unset}
+spec:
+  components: [{kind: objectstorage, managed: false}]
+EOF
+uid=$(kubectl -n demo get quayregistry unset -o jsonpath='{.metadata.uid}')
+make_state quayregistry unset quay.redhat.com/v1 QuayRegistry "$uid" "$(cat <<EOF
+{"version":1,"target":{"kind":"QuayRegistry","namespace":"demo","name":"unset","uid":"$uid"},
+ "original":{"name":"unset-bundle","dataSHA256":"$unset_sha",
+             "components":[{"kind":"objectstorage","managed":false}]},
+ "base":{"name":"unset-bundle","dataSHA256":"$unset_sha","original":true},
+ "overlays":[],
+ "applied":{"name":"unset-bundle","dataSHA256":"$unset_sha",
+            "components":[{"kind":"objectstorage","managed":false}],
+            "restart":false,"targetGeneration":1,"confirmed":true}}
+EOF
+)"
+expect_rc 0 'spec.configBundleSecret: \(unset\) -> unset-bundle' \
+  "$qso" restore --target demo/unset --kubeconfig "$kc"
+[ "$(kubectl -n demo get quayregistry unset -o jsonpath='{.spec.configBundleSecret}')" = unset-bundle ] ||
+  fail "configBundleSecret not set back"
+
 # ---- StandaloneQuay -------------------------------------------------------------------
 mksecret quay-config "$work/rendered.yaml"
 mksecret quay-config-qso-backup-0000000000 "$work/config.yaml"
@@ -221,18 +250,21 @@ EOF
 uid=$(kubectl -n demo get secret quay-config -o jsonpath='{.metadata.uid}')
 make_state standalonequay quay-config v1 Secret "$uid" "$(cat <<EOF
 {"version":1,"target":{"kind":"StandaloneQuay","namespace":"demo","name":"quay-config","uid":"$uid",
-                       "deployments":["quay-app"]},
+                       "deployments":["quay-app","quay-mirror"]},
  "original":{"name":"quay-config","dataSHA256":"$backup_sha",
              "backup":"quay-config-qso-backup-0000000000","configKey":"config.yaml"},
  "base":{"name":"quay-config-qso-backup-0000000000","dataSHA256":"$backup_sha","original":true},
  "overlays":[{"mode":"ScaleDown","window":"w","since":1,"components":["quay"]}],
  "applied":{"name":"quay-config","dataSHA256":"$now_sha","replicas":{"quay-app":0},
             "restart":true,"targetGeneration":0,"confirmed":true},
- "scaledFrom":{"quay-app":3}}
+ "scaledFrom":{"quay-app":3,"quay-mirror":1}}
 EOF
 )"
-expect_rc 0 'Deployments given their replicas back: 1' \
-  "$qso" restore --target demo/quay-config --kind StandaloneQuay --kubeconfig "$kc"
+# quay-mirror, in the record, was deleted since: skipped and said so.
+out=$("$qso" restore --target demo/quay-config --kind StandaloneQuay --kubeconfig "$kc" 2>&1) ||
+  fail "restore with a deleted Deployment: $out"
+grep -q 'Deployments given their replicas back: 1' <<<"$out" || fail "replicas line: $out"
+grep -q 'Deployments no longer there, skipped: quay-mirror' <<<"$out" || fail "skipped line: $out"
 [ "$(bundle_sha demo quay-config)" = "$backup_sha" ] || fail "config Secret data not restored"
 [ "$(kubectl -n demo get deployment quay-app -o jsonpath='{.spec.replicas}')" = 3 ] ||
   fail "replicas not restored"
