@@ -17,6 +17,7 @@
 #include "k8s_client.h"
 #include "k8s_config.h"
 #include "quay_composer.h"
+#include "quay_readonly_spec.h"
 
 struct restore_flags {
     const char *target;
@@ -98,13 +99,33 @@ static int parse_flags(int argc, char **argv, struct restore_flags *f)
     return 0;
 }
 
+static const char *readonly_back(const char *previous)
+{
+    return !strcmp(previous, "true")    ? "put back to true, as before the windows"
+           : !strcmp(previous, "false") ? "put back to false, as before the windows"
+                                        : "removed, as before the windows";
+}
+
 static void print_report(const struct quay_target_ref *t, const struct quay_restore_report *r)
 {
     char sname[QUAY_NAME_MAX + 1];
     if (quay_state_name(t->kind, t->name, sname, sizeof(sname), NULL) != 0)
         snprintf(sname, sizeof(sname), "(the state record)");
+    if (r->no_record) {
+        /* Only spec.readOnly was ours (Quay Operator 3.19 windows). */
+        printf("released spec.readOnly of QuayRegistry %s/%s (held by windows %s): %s\n", t->ns,
+               t->name, r->readonly_released, readonly_back(r->readonly_previous));
+        printf("Windows leave spec.readOnly alone until annotation %s is removed from the "
+               "QuayRegistry.\n",
+               QUAY_ANN_RO_RESTORED);
+        return;
+    }
     printf("restored %s %s/%s to its original configuration\n", quay_target_kind_name(t->kind),
            t->ns, t->name);
+    if (r->readonly_released[0])
+        printf("  spec.readOnly: released (held by windows %s): %s; windows leave it alone until "
+               "annotation %s is removed\n",
+               r->readonly_released, readonly_back(r->readonly_previous), QUAY_ANN_RO_RESTORED);
     if (t->kind == QUAY_TARGET_QUAYREGISTRY) {
         printf("  spec.configBundleSecret: %s -> %s\n",
                r->previous_name[0] ? r->previous_name : "(unset)", r->original_name);

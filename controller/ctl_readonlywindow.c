@@ -27,6 +27,7 @@
 #include "ctl_mapper.h"
 #include "ctl_readonlywindow_int.h"
 #include "k8s_log.h"
+#include "quay_readonly_spec.h"
 #include "quay_target.h"
 
 static const struct k8s_resource QUAYREGISTRIES = {"quay.redhat.com", "v1", "quayregistries", 1};
@@ -350,6 +351,7 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
     int64_t now, delay = INT64_MAX;
     char holder[QUAY_NAME_MAX + 1] = "";
     char holders[RW_HOLDERS_MAX] = "", new_holders[RW_HOLDERS_MAX] = "";
+    char ro_restored[128] = "";
 
     memset(&ref, 0, sizeof(ref));
     memset(&out, 0, sizeof(out));
@@ -386,10 +388,11 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
     for (size_t i = 0; kind == QUAY_TARGET_QUAYREGISTRY && i < tr.n; i++) {
         if (tr.w[i].mode != QUAY_MODE_READ_ONLY)
             continue;
-        if ((rc = ctl_rw__spec_holders(ctx, &ref, holders, sizeof(holders), &err)))
+        if ((rc = quay_ro_spec_holders(ctl_context_client(ctx), ref.ns, ref.name, holders,
+                                       sizeof(holders), ro_restored, sizeof(ro_restored), &err)))
             goto out;
         for (size_t j = 0; j < tr.n; j++)
-            tr.w[j].spec_held = ctl_rw__holders_has(holders, tr.w[j].name);
+            tr.w[j].spec_held = quay_ro_spec_holders_has(holders, tr.w[j].name);
         break;
     }
 
@@ -498,7 +501,22 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
                 goto out;
             }
         }
-        if (strcmp(new_holders, holders) != 0) {
+        if (ro_restored[0]) {
+            /* Released by hand (`restore`): hands off until a person
+             * removes the mark; the windows that want it fail and say so. */
+            char why[RW_MSG_MAX];
+            snprintf(why, sizeof(why),
+                     "spec.readOnly of QuayRegistry %s/%s was released by hand (%s, "
+                     "`quay-storage-operator restore`); ReadOnly windows leave it alone until the "
+                     "annotation %s is removed from the QuayRegistry. The window's change is "
+                     "withdrawn",
+                     ref.ns, ref.name, ro_restored, QUAY_ANN_RO_RESTORED);
+            for (size_t i = 0; i < tr.n; i++) {
+                if (tr.w[i].spec_mech && tr.w[i].want_on)
+                    ctl_rw__win_fail(&tr.w[i], QUAY_REASON_RESTORED, why);
+            }
+            snprintf(new_holders, sizeof(new_holders), "%s", holders);
+        } else if (strcmp(new_holders, holders) != 0) {
             rc = ctl_rw__spec_apply(ctx, &ref, new_holders, &err);
             if (rc == K8S_ECONFLICT) {
                 rc = CTL_REQUEUE;
@@ -509,7 +527,7 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
         }
         for (size_t i = 0; i < tr.n; i++)
             if (tr.w[i].spec_mech)
-                tr.w[i].has_overlay = ctl_rw__holders_has(new_holders, tr.w[i].name);
+                tr.w[i].has_overlay = quay_ro_spec_holders_has(new_holders, tr.w[i].name);
     }
 
     /* 4. One step of the composer, when it has something to do. Without a
@@ -528,7 +546,7 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
         }
     }
 
-    if (holders[0] || new_holders[0]) {
+    if (holders[0] || new_holders[0] || ro_restored[0]) {
         if ((rc = ctl_rw__spec_confirm(ctx, &ref, new_holders, &out.spec_res, &err)))
             goto out;
         out.spec_used = 1;

@@ -209,14 +209,13 @@ int ctl_rw__keyjob_quiesce(struct ctl_context *ctx, const struct quay_target_ref
                            const cJSON *window, int *busy, char *msg, size_t cap,
                            struct k8s_error *err);
 
+/* Fails the window now (Failed, Degraded with `reason`); it stops wanting on. */
+void ctl_rw__win_fail(struct rw_win *w, const char *reason, const char *msg);
+
 /* ---- ctl_readonlywindow_spec.c --------------------------------------------------------- */
 
 /* Whether the served QuayRegistry schema has spec.readOnly (cached). */
 int ctl_rw__qr_offers_readonly(struct ctl_rw *r, struct ctl_context *ctx);
-/* The windows holding spec.readOnly ("a,b"; "" none or no registry). */
-int ctl_rw__spec_holders(struct ctl_context *ctx, const struct quay_target_ref *t, char *holders,
-                         size_t cap, struct k8s_error *err);
-int ctl_rw__holders_has(const char *holders, const char *name);
 /* Makes the holders exactly `holders` (spec.readOnly set with the first,
  * put back as it was after the last); K8S_ECONFLICT when the registry
  * changed meanwhile. */

@@ -11,13 +11,9 @@
  * status.readOnlyMechanism, so an operator upgrade mid-window never
  * switches it.
  *
- * Bookkeeping lives on the QuayRegistry itself, changed in the same JSON
- * patch as spec.readOnly (all or nothing, resourceVersion-tested), so a
- * restart at any moment finds it true:
- *   quaystorage.io/readonly-windows   "a,b"  the windows holding it
- *   quaystorage.io/readonly-previous  "absent" | "true" | "false": the value
- *                                     before the first holder, put back when
- *                                     the last one lets go.
+ * Bookkeeping (the holders and the previous value, as annotations on the
+ * QuayRegistry, changed in the same tested patch as spec.readOnly) is
+ * quay/quay_readonly_spec.h's, shared with the break-glass `restore`.
  * This sits beside the composer (which never touches spec.readOnly; its
  * confirmation of configBundleSecret/components is unaffected); ScaleDown
  * overlays still come back with spec.readOnly in place, because releasing
@@ -29,15 +25,13 @@
 
 #include "ctl_readonlywindow_int.h"
 #include "k8s_log.h"
-#include "k8s_patch.h"
+#include "quay_readonly_spec.h"
 #include "quay_target.h"
 
 static const struct k8s_resource QUAYREGISTRIES = {"quay.redhat.com", "v1", "quayregistries", 1};
 static const struct k8s_resource DEPLOYMENTS = {"apps", "v1", "deployments", 1};
 
-#define ANN_HOLDERS  "quaystorage.io/readonly-windows"
-#define ANN_PREVIOUS "quaystorage.io/readonly-previous"
-#define RECHECK_MS   600000
+#define RECHECK_MS 600000
 
 static const cJSON *jget(const cJSON *o, const char *k)
 {
@@ -106,116 +100,12 @@ int ctl_rw__qr_offers_readonly(struct ctl_rw *r, struct ctl_context *ctx)
 
 /* ---- holders ------------------------------------------------------------------------------ */
 
-int ctl_rw__spec_holders(struct ctl_context *ctx, const struct quay_target_ref *t, char *holders,
-                         size_t cap, struct k8s_error *err)
-{
-    cJSON *qr = NULL;
-    int rc = k8s_get(ctl_context_client(ctx), &QUAYREGISTRIES, t->ns, t->name, NULL, &qr, err);
-    holders[0] = '\0';
-    if (rc == K8S_ENOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    const char *h = jstr(jget(jget(qr, "metadata"), "annotations"), ANN_HOLDERS);
-    snprintf(holders, cap, "%s", h ? h : "");
-    cJSON_Delete(qr);
-    return 0;
-}
-
-int ctl_rw__holders_has(const char *holders, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = holders; p && *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return 1;
-        p = c ? c + 1 : NULL;
-    }
-    return 0;
-}
-
-static int add_str(cJSON *patch, const char *op, const char *path, const char *v)
-{
-    cJSON *s = v ? cJSON_CreateString(v) : NULL;
-    int rc = (v && !s) ? K8S_ENOMEM : k8s_json_patch_add_op(patch, op, path, s);
-    cJSON_Delete(s);
-    return rc;
-}
-
 int ctl_rw__spec_apply(struct ctl_context *ctx, const struct quay_target_ref *t,
                        const char *holders, struct k8s_error *err)
 {
-    cJSON *qr = NULL, *patch = NULL, *res = NULL, *v = NULL;
-    int rc;
-    if ((rc = k8s_get(ctl_context_client(ctx), &QUAYREGISTRIES, t->ns, t->name, NULL, &qr, err)))
-        return rc;
-    const cJSON *md = jget(qr, "metadata"), *ann = jget(md, "annotations");
-    const cJSON *ro = jget(jget(qr, "spec"), "readOnly");
-    const char *have = jstr(ann, ANN_HOLDERS), *prev = jstr(ann, ANN_PREVIOUS);
-    if (!strcmp(have ? have : "", holders))
-        goto out;
-    if (!(patch = cJSON_CreateArray())) {
-        rc = K8S_ENOMEM;
-        goto out;
-    }
-    rc = add_str(patch, "test", "/metadata/resourceVersion", jstr(md, "resourceVersion"));
-    if (!rc && !cJSON_IsObject(ann)) {
-        v = cJSON_CreateObject();
-        rc = v ? k8s_json_patch_add_op(patch, "add", "/metadata/annotations", v) : K8S_ENOMEM;
-    }
-    if (!rc && *holders) {
-        rc = add_str(patch, "add", "/metadata/annotations/quaystorage.io~1readonly-windows",
-                     holders);
-        if (!rc && !have) {
-            /* The first holder: remember what was there, then set it. */
-            rc = add_str(patch, "add", "/metadata/annotations/quaystorage.io~1readonly-previous",
-                         !ro                ? "absent"
-                         : cJSON_IsTrue(ro) ? "true"
-                                            : "false");
-            cJSON_Delete(v);
-            v = cJSON_CreateTrue();
-            if (!rc)
-                rc = v ? k8s_json_patch_add_op(patch, "add", "/spec/readOnly", v) : K8S_ENOMEM;
-        }
-    } else if (!rc) {
-        /* The last one let go: put back what was there. */
-        rc = add_str(patch, "remove", "/metadata/annotations/quaystorage.io~1readonly-windows",
-                     NULL);
-        if (!rc && prev)
-            rc = add_str(patch, "remove", "/metadata/annotations/quaystorage.io~1readonly-previous",
-                         NULL);
-        cJSON_Delete(v);
-        v = NULL;
-        if (!rc && prev && strcmp(prev, "absent") != 0) {
-            v = strcmp(prev, "true") == 0 ? cJSON_CreateTrue() : cJSON_CreateFalse();
-            rc = v ? k8s_json_patch_add_op(patch, "add", "/spec/readOnly", v) : K8S_ENOMEM;
-        } else if (!rc && ro) {
-            rc = k8s_json_patch_add_op(patch, "remove", "/spec/readOnly", NULL);
-        }
-    }
-    if (rc) {
-        rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!ctl_context_may_write(ctx)) {
-        rc = k8s_error_set(err, K8S_ESTOPPED, "no longer the leader");
-        goto out;
-    }
-    rc = k8s_patch(ctl_context_client(ctx), &QUAYREGISTRIES, t->ns, t->name, K8S_PATCH_JSON, patch,
-                   NULL, &res, err);
-    if (rc == K8S_EINVALID)
-        rc = k8s_error_set(err, K8S_ECONFLICT, "QuayRegistry %s/%s changed meanwhile", t->ns,
-                           t->name);
-    if (!rc)
-        k8s_log(K8S_LOG_INFO, t->ns, t->name, "set the QuayRegistry's spec.readOnly holders",
-                (const char *[]){"holders", *holders ? holders : "(none)", NULL});
-out:
-    cJSON_Delete(v);
-    cJSON_Delete(res);
-    cJSON_Delete(patch);
-    cJSON_Delete(qr);
-    return rc;
+    if (!ctl_context_may_write(ctx))
+        return k8s_error_set(err, K8S_ESTOPPED, "no longer the leader");
+    return quay_ro_spec_set_holders(ctl_context_client(ctx), t->ns, t->name, holders, NULL, 0, err);
 }
 
 /* ---- confirmation ---------------------------------------------------------------------------- */
@@ -246,15 +136,25 @@ int ctl_rw__spec_confirm(struct ctl_context *ctx, const struct quay_target_ref *
         return rc;
     const cJSON *md = jget(qr, "metadata"), *st = jget(qr, "status");
     const cJSON *ro = jget(jget(qr, "spec"), "readOnly");
-    const char *have = jstr(jget(md, "annotations"), ANN_HOLDERS);
+    const char *have = jstr(jget(md, "annotations"), QUAY_ANN_RO_HOLDERS);
     res->effective_mode = *holders ? QUAY_MODE_READ_ONLY : QUAY_MODE_NONE;
     snprintf(res->mode_window, sizeof(res->mode_window), "%.*s", (int)strcspn(holders, ","),
              holders);
+    const char *restored = jstr(jget(md, "annotations"), QUAY_ANN_RO_RESTORED);
+    if (restored) {
+        snprintf(msg, sizeof(msg),
+                 "spec.readOnly of QuayRegistry %s/%s was released by hand (%.160s, "
+                 "`quay-storage-operator restore`); ReadOnly windows leave it alone until the "
+                 "annotation %s is removed from the QuayRegistry",
+                 t->ns, t->name, restored, QUAY_ANN_RO_RESTORED);
+        result(res, QUAY_PHASE_BLOCKED, QUAY_REASON_RESTORED, msg);
+        goto out;
+    }
     if (strcmp(have ? have : "", holders) != 0 || (*holders && !cJSON_IsTrue(ro))) {
         snprintf(msg, sizeof(msg),
                  "QuayRegistry %s/%s: spec.readOnly (or its %s annotation) was changed by someone "
                  "else; the operator will not fight it. Put it back, or end the ReadOnly windows",
-                 t->ns, t->name, ANN_HOLDERS);
+                 t->ns, t->name, QUAY_ANN_RO_HOLDERS);
         result(res, QUAY_PHASE_CHANGED_EXTERNALLY, QUAY_REASON_CHANGED_EXTERNALLY, msg);
         goto out;
     }

@@ -188,6 +188,11 @@ static void fail(struct rw_win *w, const char *reason, const char *fmt, ...)
     va_end(ap);
 }
 
+void ctl_rw__win_fail(struct rw_win *w, const char *reason, const char *msg)
+{
+    fail(w, reason, "%s", msg);
+}
+
 static void waiting(struct rw_win *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void waiting(struct rw_win *w, const char *fmt, ...)

@@ -20,6 +20,7 @@
 
 #include "k8s_log.h"
 #include "k8s_patch.h"
+#include "quay_readonly_spec.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 
@@ -716,6 +717,7 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *targ
     if (!ops)
         return k8s_error_set(err, K8S_EARG, "unknown target kind");
     rc = quay_state_get(c, t->kind, t->ns, t->name, &s, err);
+    rep->no_record = rc == K8S_ENOTFOUND;
     if (rc == K8S_ENOTFOUND)
         return k8s_error_set(err, rc,
                              "%s %s/%s has no quay-storage-operator state record: the operator "
@@ -852,5 +854,27 @@ int quay_composer_restore(struct k8s_client *c, const struct quay_target_ref *t,
         if (!rep->deployments_scaled)
             rep->deployments_scaled = first.deployments_scaled;
     }
+    if (t->kind != QUAY_TARGET_QUAYREGISTRY || (rc && !(rc == K8S_ENOTFOUND && rep->no_record)))
+        return rc;
+    /* spec.readOnly is held beside the composer's record: released on its own. */
+    struct k8s_error rerr;
+    int rrc = 0;
+    k8s_error_clear(&rerr);
+    for (int attempt = 0; attempt < STEP_ATTEMPTS; attempt++) {
+        rrc = quay_ro_spec_release_by_hand(c, t->ns, t->name, by, rep->readonly_released,
+                                           sizeof(rep->readonly_released), rep->readonly_previous,
+                                           sizeof(rep->readonly_previous), &rerr);
+        if (rrc != K8S_ECONFLICT)
+            break;
+    }
+    if (rrc == K8S_ENOTFOUND && rc)
+        return rc; /* no registry either: the record's message says it */
+    if (rrc) {
+        if (err)
+            *err = rerr;
+        return rrc;
+    }
+    if (rc && rep->readonly_released[0])
+        rc = 0; /* nothing else of ours was there: releasing it was the restore */
     return rc;
 }

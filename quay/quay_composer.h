@@ -150,6 +150,11 @@ struct quay_restore_report {
     char deployments_missing[512];
     size_t overlays_kept; /* overlays kept in the record for audit, no longer applied */
     int forced;           /* the original's data had changed and --force was given */
+    int no_record;        /* no state record: only spec.readOnly was released */
+    /* QuayRegistry: the windows whose hold on spec.readOnly was released
+     * ("" none), and the value put back ("absent", "true", "false"). */
+    char readonly_released[256];
+    char readonly_previous[8];
 };
 
 /*
@@ -160,7 +165,10 @@ struct quay_restore_report {
  * Refuses (K8S_EINVALID) when the original's data no longer has its
  * recorded sha256, unless `force`. Marks the record restored first, so a
  * running operator stops changing the target (its steps report Blocked,
- * reason RestoredByHand, until the record is deleted).
+ * reason RestoredByHand, until the record is deleted). A QuayRegistry's
+ * spec.readOnly held by ReadOnly windows (quay_readonly_spec.h) is released
+ * too, even without a state record, and marked so that windows leave it
+ * alone until a person removes the mark.
  */
 int quay_composer_restore(struct k8s_client *c, const struct quay_target_ref *t, int force,
                           const char *by, struct quay_restore_report *rep, struct k8s_error *err);

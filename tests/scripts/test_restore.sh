@@ -13,6 +13,8 @@
 #   - the original's data changed since it was recorded: refused (exit 1,
 #     names --force), then restored with --force;
 #   - QuayRegistry whose spec.configBundleSecret was unset since: set back;
+#   - QuayRegistry whose spec.readOnly ReadOnly windows hold (no state
+#     record): released to its previous value and marked;
 #   - StandaloneQuay: the backup's data back in the config Secret, the
 #     Deployments' replicas as before the ScaleDown, pods restarted; a
 #     Deployment the record names but deleted since is skipped and named;
@@ -226,6 +228,34 @@ expect_rc 0 'spec.configBundleSecret: \(unset\) -> unset-bundle' \
   "$qso" restore --target demo/unset --kubeconfig "$kc"
 [ "$(kubectl -n demo get quayregistry unset -o jsonpath='{.spec.configBundleSecret}')" = unset-bundle ] ||
   fail "configBundleSecret not set back"
+
+# ---- QuayRegistry whose spec.readOnly a window holds (Quay Operator 3.19) ------------
+# No state record: the window used spec.readOnly, not the composer.
+kubectl patch crd quayregistries.quay.redhat.com --type json -p '[{"op": "add", "path":
+  "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/readOnly",
+  "value": {"type": "boolean"}}]' >/dev/null || fail "cannot serve spec.readOnly"
+kubectl -n demo apply -f - >/dev/null <<EOF
+apiVersion: quay.redhat.com/v1
+kind: QuayRegistry
+metadata:
+  name: held
+  annotations: {quaystorage.io/readonly-windows: "backup,upgrade", quaystorage.io/readonly-previous: absent}
+spec:
+  configBundleSecret: held-bundle
+  readOnly: true
+EOF
+expect_rc 0 'released spec.readOnly of QuayRegistry demo/held \(held by windows backup,upgrade\): removed' \
+  "$qso" restore --target demo/held --kubeconfig "$kc"
+kubectl -n demo get quayregistry held -o json | python3 -c '
+import json, sys
+o = json.load(sys.stdin); a = o["metadata"].get("annotations", {})
+assert "readOnly" not in o["spec"], o["spec"]
+assert "quaystorage.io/readonly-windows" not in a and "quaystorage.io/readonly-previous" not in a, a
+assert " by " in a.get("quaystorage.io/readonly-restored", ""), a' ||
+  fail "spec.readOnly not released as it was, or the mark is missing"
+# Nothing left to release: the usual "nothing to restore".
+expect_rc 1 'has no quay-storage-operator state record' \
+  "$qso" restore --target demo/held --kubeconfig "$kc"
 
 # ---- StandaloneQuay -------------------------------------------------------------------
 mksecret quay-config "$work/rendered.yaml"

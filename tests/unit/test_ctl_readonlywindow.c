@@ -1363,6 +1363,55 @@ static void test_readonly_through_quayregistry_spec(void **state)
     qr_crd_readonly(0);
 }
 
+/* Break glass on spec.readOnly: `restore` lets go of it while a window still
+ * wants it; the window fails with RestoredByHand and the operator does not
+ * set it again until the mark is removed. */
+static void test_spec_readonly_released_by_hand(void **state)
+{
+    (void)state;
+    const char *ns = "rw-spec-restore";
+    struct op *op;
+    struct quay_target_ref t;
+    struct quay_restore_report rep;
+    struct k8s_error err;
+    char st[16], reason[64], msg[512];
+    qr_crd_readonly(1);
+    make_ns(ns);
+    make_registry(ns, "reg");
+    WAIT_FOR(registry_ready(ns, "reg", "3.13.3"), 60, ns, "-");
+    op = op_day(12);
+    atomic_store(&op->pump_ms, 100);
+    make_window(ns, "ro", "reg", "ReadOnly", 0, 0, 0);
+    WAIT_FOR(phase_is(ns, "ro", "Active"), 90, ns, "ro");
+    assert_true(qr_readonly_is(ns, "reg", "true"));
+
+    assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_QUAYREGISTRY, ns, "reg", &err), 0);
+    if (quay_composer_restore(F->c, &t, 0, "test", &rep, &err) != 0)
+        fail_msg("restore: %s", err.message);
+    assert_true(rep.no_record);
+    assert_string_equal(rep.readonly_released, "ro");
+    assert_string_equal(rep.readonly_previous, "absent");
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
+
+    WAIT_FOR(phase_is(ns, "ro", "Failed"), 60, ns, "ro");
+    condition(ns, "ro", "Degraded", st, reason, msg, sizeof(msg));
+    assert_string_equal(reason, "RestoredByHand");
+    assert_non_null(strstr(msg, "quaystorage.io/readonly-restored"));
+    /* Several passes later, still hands off. */
+    sleep_ms(1500);
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
+    cJSON *qr = get(&QRS, ns, "reg");
+    assert_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(qr, "metadata"), "annotations"),
+                            "quaystorage.io/readonly-windows"));
+    cJSON_Delete(qr);
+
+    delete_window(ns, "ro");
+    WAIT_FOR(window_gone(ns, "ro"), 60, ns, "ro");
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
+    qr_crd_readonly(0);
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static int copy_file(const char *from, const char *to)
@@ -1539,6 +1588,7 @@ int main(void)
         cmocka_unit_test(test_changed_externally_is_not_fought),
         cmocka_unit_test(test_failed_rollout_withdraws_and_says_why),
         cmocka_unit_test(test_readonly_through_quayregistry_spec),
+        cmocka_unit_test(test_spec_readonly_released_by_hand),
     };
     /* RW_TEST_FILTER=test_x runs one case (development). */
     if (getenv("RW_TEST_FILTER"))
