@@ -278,6 +278,24 @@ static int update(struct ctl_metric *f, const char *const *values, enum op op, d
     return rc;
 }
 
+int ctl_metric_remove(struct ctl_metric *f, const char *const *values)
+{
+    struct series *s;
+    int rc;
+    if (!f)
+        return K8S_EARG;
+    pthread_mutex_lock(&f->reg->mu);
+    rc = series_get(f, values, 0, &s);
+    if (rc == 0 && s) {
+        size_t i = (size_t)(s - f->series);
+        series_clear(f, s);
+        memmove(&f->series[i], &f->series[i + 1], (f->nseries - i - 1) * sizeof(*f->series));
+        f->nseries--;
+    }
+    pthread_mutex_unlock(&f->reg->mu);
+    return rc;
+}
+
 int ctl_metric_inc(struct ctl_metric *f, const char *const *values)
 {
     return update(f, values, OP_ADD, 1);

@@ -64,6 +64,11 @@ int ctl_metric_observe(struct ctl_metric *f, const char *const *values, double v
 int ctl_metric_set_histogram(struct ctl_metric *f, const char *const *values,
                              const unsigned long long *counts, double sum);
 
+/* Forgets one series (an object that is gone), so a family's series follow
+ * the objects that exist instead of piling up to CTL_METRICS_MAX_SERIES.
+ * 0 whether or not it existed; K8S_EARG on a wrong label count. */
+int ctl_metric_remove(struct ctl_metric *f, const char *const *values);
+
 /* A counter's or gauge's value, or a histogram's count; 0 for an unseen series. */
 double ctl_metric_value(struct ctl_metric *f, const char *const *values);
 

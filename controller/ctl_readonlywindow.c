@@ -244,11 +244,37 @@ static void collect(struct ctl_metrics *m, void *user)
             ctl_metric_set(r->m_active, tv, active);
             ctl_metric_set(r->m_overdue, tv, overdue);
         }
+        if (t->gone)
+            continue;
         const char *wv[] = {t->ns, t->name, NULL};
         double left = t->active && t->end_ms ? (double)(t->end_ms - now) / 1000.0 : 0;
         ctl_metric_set(r->m_left, wv, left > 0 ? left : 0);
     }
-    /* Gone windows were reported as 0 above: forget them now. */
+    /* Gone windows (and targets left with none) lose their series, unless a
+     * window of the same name (recreated) or target still has them: series
+     * follow the windows that exist instead of piling up to the registry's
+     * cap, past which new ones would be dropped. */
+    for (size_t i = 0; i < r->ntracks; i++) {
+        const struct rw_track *t = &r->tracks[i];
+        int same_window = 0, same_target = 0;
+        if (!t->gone)
+            continue;
+        for (size_t j = 0; j < r->ntracks; j++) {
+            const struct rw_track *u = &r->tracks[j];
+            if (u->gone)
+                continue;
+            same_target |= strcmp(u->target, t->target) == 0;
+            same_window |= strcmp(u->ns, t->ns) == 0 && strcmp(u->name, t->name) == 0;
+        }
+        if (!same_window)
+            ctl_metric_remove(r->m_left, (const char *const[]){t->ns, t->name, NULL});
+        if (!same_target) {
+            const char *slash = strrchr(t->target, '/');
+            const char *tv[] = {t->ns, slash ? slash + 1 : t->target, NULL};
+            ctl_metric_remove(r->m_active, tv);
+            ctl_metric_remove(r->m_overdue, tv);
+        }
+    }
     size_t k = 0;
     for (size_t i = 0; i < r->ntracks; i++)
         if (!r->tracks[i].gone)

@@ -113,6 +113,35 @@ static void test_family_without_series_is_not_rendered(void **state)
     ctl_metrics_free(m);
 }
 
+static void test_removed_series_are_gone_and_free_their_slot(void **state)
+{
+    (void)state;
+    struct ctl_metrics *m = ctl_metrics_new();
+    const char *labels[] = {"name", NULL};
+    struct ctl_metric *g =
+        ctl_metrics_register(m, CTL_METRIC_GAUGE, "things", "x", labels, NULL, 0);
+    char name[32];
+    assert_non_null(g);
+    for (int i = 0; i < CTL_METRICS_MAX_SERIES; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        assert_int_equal(ctl_metric_set(g, (const char *const[]){name, NULL}, i), 0);
+    }
+    /* Full: a new series is refused... */
+    assert_int_equal(ctl_metric_set(g, (const char *const[]){"new", NULL}, 1), K8S_ENOMEM);
+    /* ...until one is removed; the others keep their values. */
+    assert_int_equal(ctl_metric_remove(g, (const char *const[]){"n5", NULL}), 0);
+    assert_int_equal(ctl_metric_remove(g, (const char *const[]){"never-seen", NULL}), 0);
+    assert_int_equal(ctl_metric_remove(g, NULL), K8S_EARG);
+    assert_int_equal(ctl_metric_set(g, (const char *const[]){"new", NULL}, 1), 0);
+    char *text = render(m);
+    assert_null(strstr(text, "things{name=\"n5\"}"));
+    assert_non_null(strstr(text, "things{name=\"n4\"} 4\n"));
+    assert_non_null(strstr(text, "things{name=\"n6\"} 6\n"));
+    assert_non_null(strstr(text, "things{name=\"new\"} 1\n"));
+    free(text);
+    ctl_metrics_free(m);
+}
+
 static void test_values_format_like_go(void **state)
 {
     (void)state;
@@ -276,6 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_text_for_known_state),
         cmocka_unit_test(test_family_without_series_is_not_rendered),
+        cmocka_unit_test(test_removed_series_are_gone_and_free_their_slot),
         cmocka_unit_test(test_values_format_like_go),
         cmocka_unit_test(test_refusals_keep_output_valid),
         cmocka_unit_test(test_collectors_run_before_each_render),

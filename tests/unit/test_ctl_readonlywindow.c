@@ -1320,6 +1320,17 @@ static int qr_readonly_is(const char *ns, const char *reg, const char *want)
     return strcmp(have, want) == 0;
 }
 
+/* Whether the operator's /metrics text contains `needle`. */
+static int metrics_contain(struct op *op, const char *needle)
+{
+    struct k8s_buf b;
+    k8s_buf_init(&b, 1 << 20);
+    assert_int_equal(ctl_metrics_render(ctl_manager_metrics(op->m), &b), 0);
+    int found = b.data && strstr(b.data, needle) != NULL;
+    k8s_buf_free(&b);
+    return found;
+}
+
 static void test_readonly_through_quayregistry_spec(void **state)
 {
     (void)state;
@@ -1353,6 +1364,10 @@ static void test_readonly_through_quayregistry_spec(void **state)
     WAIT_FOR(effective_mode_is(ns, "pushes", "DisablePushes", "pushes"), 30, ns, "pushes");
     delete_window(ns, "pushes");
     WAIT_FOR(window_gone(ns, "pushes"), 60, ns, "pushes");
+    /* Deleted windows and their target leave /metrics (no series pile up). */
+    WAIT_FOR(!metrics_contain(op, "qso_readonlywindow_seconds_left{namespace=\"rw-spec\"") &&
+                 !metrics_contain(op, "qso_readonlywindow_active{namespace=\"rw-spec\""),
+             30, ns, "pushes");
     qr = get(&QRS, ns, "reg");
     assert_true(k8s_json_equal(cJSON_GetObjectItem(qr, "spec"), spec_before));
     assert_null(
