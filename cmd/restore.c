@@ -200,8 +200,15 @@ int cmd_restore(int argc, char **argv)
     rc = quay_composer_restore(c, &t, f.force, "quay-storage-operator restore", &rep, &err);
     k8s_client_free(c);
     if (rc) {
+        /* Say what was done before what failed. */
+        if (rep.readonly_released[0])
+            printf("released spec.readOnly of QuayRegistry %s/%s (held by windows %s): %s\n", t.ns,
+                   t.name, rep.readonly_released, readonly_back(rep.readonly_previous));
         fprintf(stderr, "restore: %s %s/%s: %s\n", quay_target_kind_name(kind), t.ns, t.name,
                 err.message);
+        if (rep.readonly_rc && strstr(err.message, rep.readonly_error) == NULL)
+            fprintf(stderr, "restore: and spec.readOnly could not be released: %s\n",
+                    rep.readonly_error);
         return 1;
     }
     print_report(&t, &rep);

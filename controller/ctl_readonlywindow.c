@@ -515,6 +515,34 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
      * that want to be on (orphaned holders drop out). */
     {
         size_t n = 0;
+        if (ro_restored[0] || (s && s->restored.present)) {
+            /* Restored by hand (`restore`): the windows that want
+             * spec.readOnly fail and say so, and holders only drop out,
+             * until a person removes the mark. */
+            char why[RW_MSG_MAX];
+            char sname[QUAY_NAME_MAX + 1] = "";
+            if (ro_restored[0])
+                snprintf(why, sizeof(why),
+                         "spec.readOnly of QuayRegistry %s/%s was released by hand (%s, "
+                         "`quay-storage-operator restore`); ReadOnly windows leave it alone "
+                         "until the annotation %s is removed from the QuayRegistry, then the "
+                         "window can be edited or created again. The window's change is withdrawn",
+                         ref.ns, ref.name, ro_restored, QUAY_ANN_RO_RESTORED);
+            else
+                snprintf(why, sizeof(why),
+                         "QuayRegistry %s/%s was restored by hand (%s, `quay-storage-operator "
+                         "restore`); ReadOnly windows leave it alone until the state Secret %s is "
+                         "deleted, then the window can be edited or created again. The window's "
+                         "change is withdrawn",
+                         ref.ns, ref.name, s->restored.time,
+                         quay_state_name(kind, ref.name, sname, sizeof(sname), NULL) == 0
+                             ? sname
+                             : "qso-state-...");
+            for (size_t i = 0; i < tr.n; i++) {
+                if (tr.w[i].spec_mech && tr.w[i].want_on)
+                    ctl_rw__win_fail(&tr.w[i], QUAY_REASON_RESTORED, why);
+            }
+        }
         new_holders[0] = '\0';
         for (size_t i = 0; i < tr.n; i++) {
             struct rw_win *w = &tr.w[i];
@@ -527,22 +555,7 @@ static int reconcile_target(struct ctl_context *ctx, const char *key, int64_t *a
                 goto out;
             }
         }
-        if (ro_restored[0]) {
-            /* Released by hand (`restore`): hands off until a person
-             * removes the mark; the windows that want it fail and say so. */
-            char why[RW_MSG_MAX];
-            snprintf(why, sizeof(why),
-                     "spec.readOnly of QuayRegistry %s/%s was released by hand (%s, "
-                     "`quay-storage-operator restore`); ReadOnly windows leave it alone until the "
-                     "annotation %s is removed from the QuayRegistry. The window's change is "
-                     "withdrawn",
-                     ref.ns, ref.name, ro_restored, QUAY_ANN_RO_RESTORED);
-            for (size_t i = 0; i < tr.n; i++) {
-                if (tr.w[i].spec_mech && tr.w[i].want_on)
-                    ctl_rw__win_fail(&tr.w[i], QUAY_REASON_RESTORED, why);
-            }
-            snprintf(new_holders, sizeof(new_holders), "%s", holders);
-        } else if (strcmp(new_holders, holders) != 0) {
+        if (strcmp(new_holders, holders) != 0) {
             rc = ctl_rw__spec_apply(ctx, &ref, new_holders, &err);
             if (rc == K8S_ECONFLICT) {
                 rc = CTL_REQUEUE;

@@ -145,7 +145,8 @@ int ctl_rw__spec_confirm(struct ctl_context *ctx, const struct quay_target_ref *
         snprintf(msg, sizeof(msg),
                  "spec.readOnly of QuayRegistry %s/%s was released by hand (%.160s, "
                  "`quay-storage-operator restore`); ReadOnly windows leave it alone until the "
-                 "annotation %s is removed from the QuayRegistry",
+                 "annotation %s is removed from the QuayRegistry, then a window can be edited or "
+                 "created again",
                  t->ns, t->name, restored, QUAY_ANN_RO_RESTORED);
         result(res, QUAY_PHASE_BLOCKED, QUAY_REASON_RESTORED, msg);
         goto out;

@@ -854,9 +854,16 @@ int quay_composer_restore(struct k8s_client *c, const struct quay_target_ref *t,
         if (!rep->deployments_scaled)
             rep->deployments_scaled = first.deployments_scaled;
     }
-    if (t->kind != QUAY_TARGET_QUAYREGISTRY || (rc && !(rc == K8S_ENOTFOUND && rep->no_record)))
+    if (rc == K8S_ECONFLICT)
+        rc = k8s_error_set(err, rc,
+                           "%s %s/%s kept changing while restore ran (%d attempts); run restore "
+                           "again",
+                           quay_target_kind_name(t->kind), t->ns, t->name, STEP_ATTEMPTS);
+    if (t->kind != QUAY_TARGET_QUAYREGISTRY)
         return rc;
-    /* spec.readOnly is held beside the composer's record: released on its own. */
+    /* spec.readOnly is held beside the composer's record: released on its
+     * own, whatever became of the rest (break glass must not leave the
+     * registry read-only because, say, the original bundle is gone). */
     struct k8s_error rerr;
     int rrc = 0;
     k8s_error_clear(&rerr);
@@ -867,14 +874,29 @@ int quay_composer_restore(struct k8s_client *c, const struct quay_target_ref *t,
         if (rrc != K8S_ECONFLICT)
             break;
     }
-    if (rrc == K8S_ENOTFOUND && rc)
-        return rc; /* no registry either: the record's message says it */
+    if (rrc == K8S_ENOTFOUND)
+        rrc = 0; /* no registry: nothing holds it */
+    if (rrc == K8S_ECONFLICT)
+        k8s_error_set(&rerr, rrc,
+                      "QuayRegistry %s/%s kept changing while restore ran (%d attempts); run "
+                      "restore again",
+                      t->ns, t->name, STEP_ATTEMPTS);
     if (rrc) {
-        if (err)
-            *err = rerr;
-        return rrc;
+        rep->readonly_rc = rrc;
+        snprintf(rep->readonly_error, sizeof(rep->readonly_error), "%s", rerr.message);
     }
-    if (rc && rep->readonly_released[0])
-        rc = 0; /* nothing else of ours was there: releasing it was the restore */
+    if (!rc || (rc == K8S_ENOTFOUND && rep->no_record)) {
+        if (rrc) {
+            if (err)
+                *err = rerr;
+            k8s_error_prefix(err, "%s",
+                             rc ? "could not release spec.readOnly"
+                                : "the configuration was restored, but spec.readOnly "
+                                  "could not be released");
+            return rrc;
+        }
+        if (rc && rep->readonly_released[0])
+            return 0; /* nothing else of ours was there: releasing it was the restore */
+    }
     return rc;
 }

@@ -155,6 +155,8 @@ struct quay_restore_report {
      * ("" none), and the value put back ("absent", "true", "false"). */
     char readonly_released[256];
     char readonly_previous[8];
+    int readonly_rc;          /* releasing spec.readOnly failed with this code (0: it did not) */
+    char readonly_error[1024]; /* ... and this message */
 };
 
 /*

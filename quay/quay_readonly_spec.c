@@ -60,6 +60,21 @@ int quay_ro_spec_holders_has(const char *holders, const char *name)
     return 0;
 }
 
+/* Whether `holders` names a window that `have` does not. */
+static int adds_holder(const char *holders, const char *have)
+{
+    char one[256];
+    for (const char *p = holders; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        snprintf(one, sizeof(one), "%.*s", (int)len, p);
+        if (!quay_ro_spec_holders_has(have, one))
+            return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
 static int add_str(cJSON *patch, const char *op, const char *path, const char *v)
 {
     cJSON *s = v ? cJSON_CreateString(v) : NULL;
@@ -96,6 +111,16 @@ static int set_holders(struct k8s_client *c, const char *ns, const char *name, c
         snprintf(had, had_cap, "%s", have ? have : "");
     if (!strcmp(have ? have : "", holders) || !rv)
         goto out;
+    const char *marked = jstr(ann, QUAY_ANN_RO_RESTORED);
+    if (!mark && marked && adds_holder(holders, have ? have : "")) {
+        /* Released by hand since the caller looked: letting go is fine,
+         * taking it again is not. */
+        rc = k8s_error_set(err, K8S_ECONFLICT,
+                           "spec.readOnly of QuayRegistry %s/%s was released by hand (%.160s); "
+                           "no window takes it again until the annotation %s is removed",
+                           ns, name, marked, QUAY_ANN_RO_RESTORED);
+        goto out;
+    }
     if (!(patch = cJSON_CreateArray())) {
         rc = K8S_ENOMEM;
         goto fail;
@@ -110,7 +135,14 @@ static int set_holders(struct k8s_client *c, const char *ns, const char *name, c
         if ((rc = add_str(patch, "add", PATH_HOLDERS, holders)))
             goto fail;
         if (!have) {
-            /* The first holder: remember what was there, then set it. */
+            /* The first holder: remember what was there, then set it (a
+             * QuayRegistry may have no spec yet: "add" needs the parent). */
+            if (!cJSON_IsObject(jget(qr, "spec"))) {
+                cJSON_Delete(empty);
+                if (!(empty = cJSON_CreateObject()) ||
+                    (rc = k8s_json_patch_add_op(patch, "add", "/spec", empty)))
+                    goto fail;
+            }
             if ((rc = add_str(patch, "add", PATH_PREVIOUS,
                               !ro                ? "absent"
                               : cJSON_IsTrue(ro) ? "true"

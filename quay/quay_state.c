@@ -652,13 +652,8 @@ int quay_state_update(struct k8s_client *c, struct quay_state *s, struct k8s_err
         goto out;
     }
     rc = k8s_patch_tested(c, &SECRETS, s->ns, sname, s->resource_version, patch, NULL, &res, err);
-    if (rc == K8S_EINVALID) {
-        /* Unchanged yet refused (e.g. over the 1 MiB Secret limit). */
-        char msg[sizeof(err->message)];
-        snprintf(msg, sizeof(msg), "%s", err->message);
-        rc = k8s_error_set(err, K8S_EINVALID, "the API server refused the state record %s/%s: %s",
-                           s->ns, sname, msg);
-    }
+    if (rc == K8S_EINVALID) /* unchanged yet refused (e.g. over the 1 MiB Secret limit) */
+        k8s_error_prefix(err, "the API server refused the state record %s/%s", s->ns, sname);
     if (rc)
         goto out;
     set_rv(s, res);

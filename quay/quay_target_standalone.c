@@ -264,13 +264,9 @@ static int write_secret(struct k8s_client *c, const struct quay_target_ref *t,
     cJSON *res = NULL;
     rc = k8s_patch_tested(c, &SECRETS, t->ns, t->name, v->ref_rv, patch, NULL, &res, err);
     cJSON_Delete(res);
-    if (rc == K8S_EINVALID) {
-        char msg[sizeof(err->message)];
-        snprintf(msg, sizeof(msg), "%s", err->message);
-        rc = k8s_error_set(err, K8S_EINVALID,
-                           "the API server refused the change of config Secret %s/%s: %s", t->ns,
-                           t->name, msg);
-    }
+    if (rc == K8S_EINVALID)
+        k8s_error_prefix(err, "the API server refused the change of config Secret %s/%s", t->ns,
+                         t->name);
     if (!rc)
         k8s_log(K8S_LOG_INFO, t->ns, t->name, "replaced the config Secret's data",
                 (const char *[]){"dataSHA256", d->sha, NULL});

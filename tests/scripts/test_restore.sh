@@ -14,7 +14,8 @@
 #     names --force), then restored with --force;
 #   - QuayRegistry whose spec.configBundleSecret was unset since: set back;
 #   - QuayRegistry whose spec.readOnly ReadOnly windows hold (no state
-#     record): released to its previous value and marked;
+#     record): released to its previous value and marked; released too when
+#     the rest of the restore fails (the original bundle is gone);
 #   - StandaloneQuay: the backup's data back in the config Secret, the
 #     Deployments' replicas as before the ScaleDown, pods restarted; a
 #     Deployment the record names but deleted since is skipped and named;
@@ -256,6 +257,35 @@ assert " by " in a.get("quaystorage.io/readonly-restored", ""), a' ||
 # Nothing left to release: the usual "nothing to restore".
 expect_rc 1 'has no quay-storage-operator state record' \
   "$qso" restore --target demo/held --kubeconfig "$kc"
+
+# The original bundle is gone (restore fails), but spec.readOnly held by windows is
+# still released: break glass never leaves the registry read-only.
+kubectl -n demo apply -f - >/dev/null <<EOF
+apiVersion: quay.redhat.com/v1
+kind: QuayRegistry
+metadata:
+  name: held2
+  annotations: {quaystorage.io/readonly-windows: nightly, quaystorage.io/readonly-previous: "false"}
+spec:
+  configBundleSecret: held2-qso-0000000000
+  readOnly: true
+EOF
+uid=$(kubectl -n demo get quayregistry held2 -o jsonpath='{.metadata.uid}')
+make_state quayregistry held2 quay.redhat.com/v1 QuayRegistry "$uid" "$(cat <<EOF
+{"version":1,"target":{"kind":"QuayRegistry","namespace":"demo","name":"held2","uid":"$uid"},
+ "original":{"name":"held2-bundle","dataSHA256":"$unset_sha"},
+ "base":{"name":"held2-bundle","dataSHA256":"$unset_sha","original":true},
+ "overlays":[],
+ "applied":{"name":"held2-qso-0000000000","dataSHA256":"$unset_sha",
+            "restart":false,"targetGeneration":1,"confirmed":true}}
+EOF
+)"
+expect_rc 1 'released spec.readOnly of QuayRegistry demo/held2 \(held by windows nightly\): put back to false' \
+  "$qso" restore --target demo/held2 --kubeconfig "$kc"
+expect_rc 1 'original bundle Secret demo/held2-bundle no longer exists' \
+  "$qso" restore --target demo/held2 --kubeconfig "$kc"
+[ "$(kubectl -n demo get quayregistry held2 -o jsonpath='{.spec.readOnly}')" = false ] ||
+  fail "spec.readOnly of held2 not put back to false"
 
 # ---- StandaloneQuay -------------------------------------------------------------------
 mksecret quay-config "$work/rendered.yaml"

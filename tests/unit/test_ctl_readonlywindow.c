@@ -69,6 +69,7 @@
 #include "kubesim_harness.h"
 #include "quay_bundle.h"
 #include "quay_composer.h"
+#include "quay_readonly_spec.h"
 #include "test_json.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
@@ -1407,6 +1408,9 @@ static void test_spec_readonly_released_by_hand(void **state)
     assert_string_equal(rep.readonly_released, "ro");
     assert_string_equal(rep.readonly_previous, "absent");
     assert_true(qr_readonly_is(ns, "reg", "absent"));
+    /* A pass that read the holders before the restore cannot take it back. */
+    assert_int_equal(quay_ro_spec_set_holders(F->c, ns, "reg", "ro", NULL, 0, &err), K8S_ECONFLICT);
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
 
     WAIT_FOR(phase_is(ns, "ro", "Failed"), 60, ns, "ro");
     condition(ns, "ro", "Degraded", st, reason, msg, sizeof(msg));
@@ -1424,6 +1428,32 @@ static void test_spec_readonly_released_by_hand(void **state)
     delete_window(ns, "ro");
     WAIT_FOR(window_gone(ns, "ro"), 60, ns, "ro");
     assert_true(qr_readonly_is(ns, "reg", "absent"));
+
+    /* The mark removed, a composer window in effect, then a restore with a
+     * state record: a new ReadOnly window leaves spec.readOnly alone too. */
+    cJSON *unmark =
+              test_json("{\"metadata\":{\"annotations\":{\"%s\":null}}}", QUAY_ANN_RO_RESTORED),
+          *res = NULL;
+    assert_int_equal(k8s_patch(F->c, &QRS, ns, "reg", K8S_PATCH_MERGE, unmark, NULL, &res, &err),
+                     0);
+    cJSON_Delete(res);
+    cJSON_Delete(unmark);
+    make_window(ns, "dp", "reg", "DisablePushes", 0, 0, 0);
+    WAIT_FOR(phase_is(ns, "dp", "Active"), 90, ns, "dp");
+    if (quay_composer_restore(F->c, &t, 0, "test", &rep, &err) != 0)
+        fail_msg("restore: %s", err.message);
+    assert_false(rep.no_record);
+    assert_string_equal(rep.readonly_released, "");
+    make_window(ns, "ro2", "reg", "ReadOnly", 0, 0, 0);
+    WAIT_FOR(phase_is(ns, "ro2", "Failed"), 60, ns, "ro2");
+    condition(ns, "ro2", "Degraded", st, reason, msg, sizeof(msg));
+    assert_string_equal(reason, "RestoredByHand");
+    assert_non_null(strstr(msg, "qso-state-quayregistry-reg"));
+    sleep_ms(1000);
+    assert_true(qr_readonly_is(ns, "reg", "absent"));
+    delete_window(ns, "ro2");
+    delete_window(ns, "dp");
+    WAIT_FOR(window_gone(ns, "ro2") && window_gone(ns, "dp"), 60, ns, "dp");
     qr_crd_readonly(0);
 }
 

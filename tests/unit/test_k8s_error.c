@@ -51,6 +51,33 @@ static void test_status_body_is_decoded_whole(void **state)
     assert_int_equal(err.retry_after_seconds, 0);
 }
 
+static void test_prefix_keeps_what_the_server_said(void **state)
+{
+    (void)state;
+    struct k8s_error err;
+    const char *body = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"Secret "
+                       "\\\"s\\\" is invalid: data: Too long\",\"reason\":\"Invalid\","
+                       "\"details\":{\"causes\":[{\"reason\":\"FieldValueTooLong\","
+                       "\"field\":\"data\"}]},\"code\":422}";
+    assert_int_equal(decode(&err, 422, body), K8S_EINVALID);
+    assert_int_equal(k8s_error_prefix(&err, "the API server refused the state record %s/%s", "ns",
+                                      "qso-state-x"),
+                     K8S_EINVALID);
+    assert_string_equal(err.message, "the API server refused the state record ns/qso-state-x: "
+                                     "Secret \"s\" is invalid: data: Too long");
+    assert_int_equal(err.http_status, 422);
+    assert_string_equal(err.reason, "Invalid");
+    assert_int_equal(err.ncauses, 1);
+    assert_string_equal(err.causes[0].field, "data");
+    /* A message at the limit: the context stays, the tail is cut, NUL-terminated. */
+    memset(err.message, 'm', sizeof(err.message) - 1);
+    err.message[sizeof(err.message) - 1] = '\0';
+    k8s_error_prefix(&err, "context");
+    assert_int_equal(strlen(err.message), sizeof(err.message) - 1);
+    assert_memory_equal(err.message, "context: mmm", 12);
+    assert_int_equal(k8s_error_prefix(NULL, "x"), 0);
+}
+
 static void test_reason_decides_between_conflict_and_already_exists(void **state)
 {
     (void)state;
@@ -388,6 +415,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_body_is_decoded_whole),
+        cmocka_unit_test(test_prefix_keeps_what_the_server_said),
         cmocka_unit_test(test_reason_decides_between_conflict_and_already_exists),
         cmocka_unit_test(test_retry_after_and_too_many_causes),
         cmocka_unit_test(test_huge_retry_after_is_not_negative),
