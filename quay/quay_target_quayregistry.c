@@ -516,6 +516,13 @@ static int qr_apply(struct k8s_client *c, const struct quay_target_ref *t,
         cJSON_Delete(val);
         val = NULL;
     }
+    if (!cJSON_IsObject(jget(v->object, "spec"))) {
+        /* No spec at all (a bare manifest): "add" needs the parent. */
+        if (!(val = cJSON_CreateObject()) || k8s_json_patch_add_op(patch, "add", "/spec", val))
+            goto oom;
+        cJSON_Delete(val);
+        val = NULL;
+    }
     if (strcmp(v->ref_name, d->name) != 0) {
         /* "add" sets a member whether or not it is there. */
         if (!(val = cJSON_CreateString(d->name)) ||

@@ -230,6 +230,26 @@ expect_rc 0 'spec.configBundleSecret: \(unset\) -> unset-bundle' \
 [ "$(kubectl -n demo get quayregistry unset -o jsonpath='{.spec.configBundleSecret}')" = unset-bundle ] ||
   fail "configBundleSecret not set back"
 
+# ... and one with no spec at all (a bare manifest).
+mksecret nospec-bundle "$work/config.yaml"
+kubectl -n demo apply -f - >/dev/null <<EOF
+{"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry", "metadata": {"name": "nospec"}}
+EOF
+uid=$(kubectl -n demo get quayregistry nospec -o jsonpath='{.metadata.uid}')
+make_state quayregistry nospec quay.redhat.com/v1 QuayRegistry "$uid" "$(cat <<EOF
+{"version":1,"target":{"kind":"QuayRegistry","namespace":"demo","name":"nospec","uid":"$uid"},
+ "original":{"name":"nospec-bundle","dataSHA256":"$unset_sha"},
+ "base":{"name":"nospec-bundle","dataSHA256":"$unset_sha","original":true},
+ "overlays":[],
+ "applied":{"name":"nospec-bundle","dataSHA256":"$unset_sha",
+            "restart":false,"targetGeneration":1,"confirmed":true}}
+EOF
+)"
+expect_rc 0 'spec.configBundleSecret: \(unset\) -> nospec-bundle' \
+  "$qso" restore --target demo/nospec --kubeconfig "$kc"
+[ "$(kubectl -n demo get quayregistry nospec -o jsonpath='{.spec.configBundleSecret}')" = nospec-bundle ] ||
+  fail "configBundleSecret not set on a QuayRegistry without spec"
+
 # ---- QuayRegistry whose spec.readOnly a window holds (Quay Operator 3.19) ------------
 # No state record: the window used spec.readOnly, not the composer.
 kubectl patch crd quayregistries.quay.redhat.com --type json -p '[{"op": "add", "path":
