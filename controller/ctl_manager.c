@@ -352,6 +352,16 @@ static int may_write_gate(void *user)
     return ctl_manager_may_write(user);
 }
 
+/* The client's gate for every write: only the leader writes, except the
+ * leader election's own Lease requests (how it becomes and stays leader). */
+static int client_write_gate(const char *method, const char *path_query, void *user)
+{
+    (void)method;
+    if (strncmp(path_query, "/apis/coordination.k8s.io/", 26) == 0)
+        return 1;
+    return ctl_manager_may_write(user);
+}
+
 static void on_started_leading(void *user)
 {
     struct ctl_manager *m = user;
@@ -456,6 +466,7 @@ int ctl_manager_new(const struct ctl_manager_options *opts, struct ctl_manager *
     if (rc)
         goto out;
     k8s_client_set_observer(m->client, observe_request, m);
+    k8s_client_set_write_gate(m->client, client_write_gate, m);
     m->queue = ctl_wq_new(m->clock, opts->queue);
     m->metrics = ctl_metrics_new();
     if (!m->queue || !m->metrics) {

@@ -73,6 +73,11 @@ void k8s_client_set_observer(struct k8s_client *c, k8s_request_observer fn, void
     k8s_transport_set_observer(c->tr, fn, user);
 }
 
+void k8s_client_set_write_gate(struct k8s_client *c, k8s_write_gate fn, void *user)
+{
+    k8s_transport_set_write_gate(c->tr, fn, user);
+}
+
 void k8s_client_get_stats(struct k8s_client *c, struct k8s_client_stats *out)
 {
     k8s_transport_get_stats(c->tr, out);

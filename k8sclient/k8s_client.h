@@ -32,15 +32,15 @@ struct k8s_client;
 
 /* What to address. group "" is the core group (/api/v1). */
 struct k8s_resource {
-    const char *group;       /* "", "apps", "quaystorage.io" */
-    const char *version;     /* "v1", "v1alpha1" */
-    const char *resource;    /* plural: "pods", "storagemigrations" */
+    const char *group;    /* "", "apps", "quaystorage.io" */
+    const char *version;  /* "v1", "v1alpha1" */
+    const char *resource; /* plural: "pods", "storagemigrations" */
     int namespaced;
 };
 
 /* Common query options; every field optional (NULL/0 = not sent). */
 struct k8s_opts {
-    const char *subresource;      /* "status", "log", "scale", "token" */
+    const char *subresource; /* "status", "log", "scale", "token" */
     const char *label_selector;
     const char *field_selector;
     long limit;                   /* page size for list */
@@ -50,8 +50,8 @@ struct k8s_opts {
     int dry_run;                  /* dryRun=All on writes */
     const char *field_validation; /* "Strict" | "Warn" | "Ignore" */
     const char *field_manager;
-    const char *extra_query;      /* pre-encoded "a=b&c=d" appended as is (e.g. log options) */
-    const char *accept;           /* override the Accept header */
+    const char *extra_query; /* pre-encoded "a=b&c=d" appended as is (e.g. log options) */
+    const char *accept;      /* override the Accept header */
 };
 
 enum k8s_patch_type {
@@ -61,18 +61,18 @@ enum k8s_patch_type {
 };
 
 struct k8s_delete_opts {
-    const char *propagation_policy;  /* "Background" | "Foreground" | "Orphan" | NULL */
+    const char *propagation_policy; /* "Background" | "Foreground" | "Orphan" | NULL */
     const char *precondition_uid;
     const char *precondition_resource_version;
-    long grace_period_seconds;       /* -1: not sent */
+    long grace_period_seconds; /* -1: not sent */
 };
 
 /* Per-client statistics (for metrics and tests). */
 struct k8s_client_stats {
-    unsigned long requests;      /* HTTP requests sent, retries included */
+    unsigned long requests; /* HTTP requests sent, retries included */
     unsigned long retries;
-    unsigned long throttled_ms;  /* time spent waiting on the rate limiter */
-    unsigned long connects;      /* new connections opened (reuse keeps this low) */
+    unsigned long throttled_ms; /* time spent waiting on the rate limiter */
+    unsigned long connects;     /* new connections opened (reuse keeps this low) */
 };
 
 /* Called once per HTTP attempt (retries included) with the method and the
@@ -84,6 +84,17 @@ int k8s_client_new(const struct k8s_config *cfg, struct k8s_client **out, struct
 void k8s_client_free(struct k8s_client *c);
 /* Installs the observer; call before the client is shared between threads. */
 void k8s_client_set_observer(struct k8s_client *c, k8s_request_observer fn, void *user);
+
+/*
+ * A gate every write (any method but GET and HEAD) must pass right before
+ * each attempt goes out, after any rate-limit wait: `fn` returns non-zero to
+ * let it go; otherwise the request fails with K8S_ESTOPPED and nothing is
+ * sent. The manager's "still the leader?" sits here, so no write of any
+ * reconciler or library leaves a process that lost its lease. Set before the
+ * client is shared; `fn` must be thread-safe.
+ */
+typedef int (*k8s_write_gate)(const char *method, const char *path_query, void *user);
+void k8s_client_set_write_gate(struct k8s_client *c, k8s_write_gate fn, void *user);
 const struct k8s_config *k8s_client_config(const struct k8s_client *c);
 void k8s_client_get_stats(struct k8s_client *c, struct k8s_client_stats *out);
 
@@ -94,10 +105,10 @@ int k8s_resource_path(const struct k8s_resource *res, const char *ns, const char
 /* A raw response. */
 struct k8s_response {
     long status;
-    char *body;       /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t body_len;
     char *content_type;
-    char *warning;    /* the Warning headers, joined by "\n", or NULL */
+    char *warning; /* the Warning headers, joined by "\n", or NULL */
 };
 void k8s_response_free(struct k8s_response *r);
 
@@ -109,11 +120,11 @@ void k8s_response_free(struct k8s_response *r);
  * k8s_response_free whatever the result.
  */
 int k8s_request(struct k8s_client *c, const char *method, const char *path_query,
-                const char *content_type, const char *body, size_t body_len,
-                const char *accept, struct k8s_response *resp, struct k8s_error *err);
+                const char *content_type, const char *body, size_t body_len, const char *accept,
+                struct k8s_response *resp, struct k8s_error *err);
 
-int k8s_get(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
-            const char *name, const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
+int k8s_get(struct k8s_client *c, const struct k8s_resource *res, const char *ns, const char *name,
+            const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
 /* Text subresources (pods/log): the body as is. */
 int k8s_get_text(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
                  const char *name, const struct k8s_opts *opts, char **out, size_t *out_len,
@@ -126,8 +137,7 @@ int k8s_list(struct k8s_client *c, const struct k8s_resource *res, const char *n
  * returned in *out. For create, update and patch `out` may be NULL (result
  * not wanted), as for delete. */
 int k8s_create(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
-               const cJSON *obj, const struct k8s_opts *opts, cJSON **out,
-               struct k8s_error *err);
+               const cJSON *obj, const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
 /* PUT; the object's metadata.resourceVersion is the optimistic-concurrency
  * precondition (409 Conflict when stale). */
 int k8s_update(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
@@ -151,11 +161,11 @@ int k8s_patch_tested(struct k8s_client *c, const struct k8s_resource *res, const
                      const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
 /* `out` (may be NULL) receives the object (with deletionTimestamp) or Status. */
 int k8s_delete(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
-               const char *name, const struct k8s_delete_opts *dopts,
-               const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
-int k8s_delete_collection(struct k8s_client *c, const struct k8s_resource *res,
-                          const char *ns, const struct k8s_delete_opts *dopts,
-                          const struct k8s_opts *opts, struct k8s_error *err);
+               const char *name, const struct k8s_delete_opts *dopts, const struct k8s_opts *opts,
+               cJSON **out, struct k8s_error *err);
+int k8s_delete_collection(struct k8s_client *c, const struct k8s_resource *res, const char *ns,
+                          const struct k8s_delete_opts *dopts, const struct k8s_opts *opts,
+                          struct k8s_error *err);
 
 /* Discovery: is group/version/resource served? Sets *served and, when served,
  * *namespaced. A missing group/version is not an error (*served = 0). */

@@ -51,8 +51,10 @@ struct k8s_transport {
     struct curl_slist *connect_to;   /* NULL unless tls_server_name */
     struct k8s_token_source *tokens; /* NULL: no bearer token */
     struct k8s_ratelimit *limiter;
-    k8s_request_observer observer;   /* set before sharing; read-only after */
+    k8s_request_observer observer; /* set before sharing; read-only after */
     void *observer_user;
+    k8s_write_gate write_gate; /* set before sharing; read-only after */
+    void *write_gate_user;
 
     pthread_mutex_t mu; /* guards the fields below */
     struct pooled_handle *idle;
@@ -557,6 +559,12 @@ void k8s_transport_set_observer(struct k8s_transport *t, k8s_request_observer fn
     t->observer_user = user;
 }
 
+void k8s_transport_set_write_gate(struct k8s_transport *t, k8s_write_gate fn, void *user)
+{
+    t->write_gate = fn;
+    t->write_gate_user = user;
+}
+
 const struct k8s_config *k8s_transport_config(const struct k8s_transport *t)
 {
     return t->cfg;
@@ -598,6 +606,15 @@ static int attempt_once(struct k8s_transport *t, const struct k8s_transport_req 
 
     unsigned long throttled = k8s_ratelimit_wait(t->limiter);
     count(t, throttled, attempt_no > 1);
+    if (t->write_gate && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+        !t->write_gate(req->method, req->path_query, t->write_gate_user)) {
+        /* Checked last, after any wait: the answer is as fresh as it gets. */
+        rc = k8s_error_set(err, K8S_ESTOPPED,
+                           "%s: not sent, writes are stopped (no longer the "
+                           "leader)",
+                           what);
+        goto out;
+    }
     CURLcode cc = curl_easy_perform(p->curl);
     /* The token is no longer needed once the request went out. */
     curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, NULL);

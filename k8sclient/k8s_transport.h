@@ -76,6 +76,7 @@ const struct k8s_config *k8s_transport_config(const struct k8s_transport *t);
 
 void k8s_transport_get_stats(struct k8s_transport *t, struct k8s_client_stats *out);
 void k8s_transport_set_observer(struct k8s_transport *t, k8s_request_observer fn, void *user);
+void k8s_transport_set_write_gate(struct k8s_transport *t, k8s_write_gate fn, void *user);
 
 /* Appends "?key=value" (or "&key=value" when u already has a query) to the
  * URL being built in `u`, value percent-encoded. 0 or K8S_ENOMEM. */

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,6 +509,42 @@ static void tested_patch_tells_conflict_from_refusal(void **state)
     cJSON_Delete(out);
     cJSON_Delete(v2);
     cJSON_Delete(v1);
+    cJSON_Delete(obj);
+}
+
+static int deny_writes(const char *method, const char *path_query, void *user)
+{
+    (void)method;
+    (void)path_query;
+    return atomic_load((atomic_int *)user);
+}
+
+static void write_gate_stops_writes_not_reads(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->sim)
+        skip();
+    struct k8s_error err;
+    atomic_int allow = 1;
+    cJSON *obj = configmap("gated", NULL, NULL, "k", "v"), *out = NULL;
+    ensure_namespace(f->c, "verbs");
+    k8s_client_set_write_gate(f->c, deny_writes, &allow);
+    assert_rc(k8s_create(f->c, &CONFIGMAPS, "verbs", obj, NULL, &out, &err), 0);
+    cJSON_Delete(out);
+    out = NULL;
+    atomic_store(&allow, 0);
+    clear_requests(f);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "gated", NULL, NULL, NULL, &err),
+              K8S_ESTOPPED);
+    assert_non_null(strstr(err.message, "no longer the leader"));
+    /* Nothing went out; reads still do. */
+    cJSON *seen = requests_for(f, NULL, "/api/v1/namespaces/verbs/configmaps/gated");
+    assert_int_equal(cJSON_GetArraySize(seen), 0);
+    cJSON_Delete(seen);
+    assert_rc(k8s_get(f->c, &CONFIGMAPS, "verbs", "gated", NULL, &out, &err), 0);
+    k8s_client_set_write_gate(f->c, NULL, NULL);
+    assert_rc(k8s_delete(f->c, &CONFIGMAPS, "verbs", "gated", NULL, NULL, NULL, &err), 0);
+    cJSON_Delete(out);
     cJSON_Delete(obj);
 }
 
@@ -1387,6 +1424,7 @@ int main(void)
         cmocka_unit_test_setup(update_with_stale_resource_version_conflicts, test_setup),
         cmocka_unit_test_setup(patch_merge_json_and_strategic, test_setup),
         cmocka_unit_test_setup(tested_patch_tells_conflict_from_refusal, test_setup),
+        cmocka_unit_test_setup(write_gate_stops_writes_not_reads, test_setup),
         cmocka_unit_test_setup(delete_with_preconditions, test_setup),
         cmocka_unit_test_setup(delete_collection_by_label, test_setup),
         cmocka_unit_test_setup(status_subresource, test_setup),
