@@ -327,10 +327,21 @@ static int patch_deployment(struct k8s_client *c, const struct quay_target_ref *
         cJSON *res = NULL;
         rc = k8s_patch(c, &DEPLOYMENTS, t->ns, name, K8S_PATCH_JSON, patch, NULL, &res, err);
         cJSON_Delete(res);
-        if (rc == K8S_EINVALID)
-            rc = k8s_error_set(err, K8S_ECONFLICT,
-                               "Deployment %s/%s changed since it was read; re-read it", t->ns,
-                               name);
+        if (rc == K8S_EINVALID) {
+            /* A failed test of spec.replicas (someone scaled meanwhile:
+             * re-read) or a refused change: the replicas now tell which. */
+            cJSON *now = NULL;
+            struct k8s_error gerr;
+            if (k8s_get(c, &DEPLOYMENTS, t->ns, name, NULL, &now, &gerr) == 0 &&
+                spec_replicas(now) == spec_replicas(dep))
+                k8s_error_prefix(err, "the API server refused the change of Deployment %s/%s",
+                                 t->ns, name);
+            else
+                rc = k8s_error_set(err, K8S_ECONFLICT,
+                                   "Deployment %s/%s changed since it was read; re-read it", t->ns,
+                                   name);
+            cJSON_Delete(now);
+        }
         if (!rc)
             k8s_log(K8S_LOG_INFO, t->ns, name, "updated a Deployment of a StandaloneQuay",
                     (const char *[]){"configSHA256", d->restart ? d->sha : "", NULL});
