@@ -209,6 +209,16 @@ int cmd_restore(int argc, char **argv)
         if (rep.readonly_rc && strstr(err.message, rep.readonly_error) == NULL)
             fprintf(stderr, "restore: and spec.readOnly could not be released: %s\n",
                     rep.readonly_error);
+        if (rep.record_marked) {
+            char sname[QUAY_NAME_MAX + 1];
+            if (quay_state_name(t.kind, t.name, sname, sizeof(sname), NULL) != 0)
+                snprintf(sname, sizeof(sname), "(the state record)");
+            fprintf(stderr,
+                    "restore: the state record Secret %s/%s is marked restored, so a running "
+                    "operator leaves this target alone; fix the cause and run restore again (or "
+                    "delete that Secret to hand the target back to the operator)\n",
+                    t.ns, sname);
+        }
         return 1;
     }
     print_report(&t, &rep);

@@ -82,6 +82,10 @@ struct ctl_manager {
     int leader_elect;
     struct ctl_lease *lease;
     char lease_name[254];
+    /* "/apis/coordination.k8s.io/v1/namespaces/<ns>/leases": the only writes
+     * the client's gate lets through without leadership ("" without
+     * leader election). */
+    char lease_path[512];
     char identity[256];
     int64_t lease_ms;
 
@@ -356,10 +360,11 @@ static int may_write_gate(void *user)
  * leader election's own Lease requests (how it becomes and stays leader). */
 static int client_write_gate(const char *method, const char *path_query, void *user)
 {
+    struct ctl_manager *m = user;
     (void)method;
-    if (strncmp(path_query, "/apis/coordination.k8s.io/", 26) == 0)
+    if (m->lease_path[0] && strncmp(path_query, m->lease_path, strlen(m->lease_path)) == 0)
         return 1;
-    return ctl_manager_may_write(user);
+    return ctl_manager_may_write(m);
 }
 
 static void on_started_leading(void *user)
@@ -420,6 +425,9 @@ int ctl_manager_new(const struct ctl_manager_options *opts, struct ctl_manager *
              opts->component ? opts->component : "quay-storage-operator");
     snprintf(m->lease_name, sizeof(m->lease_name), "%s",
              opts->lease_name ? opts->lease_name : "quay-storage-operator-leader");
+    if (opts->leader_elect)
+        snprintf(m->lease_path, sizeof(m->lease_path),
+                 "/apis/coordination.k8s.io/v1/namespaces/%.253s/leases", opts->lease_namespace);
     snprintf(m->health_addr, sizeof(m->health_addr), "%s",
              opts->health_addr ? opts->health_addr : "");
     snprintf(m->metrics_addr, sizeof(m->metrics_addr), "%s",
@@ -891,6 +899,13 @@ int ctl_manager_run(struct ctl_manager *m, struct k8s_error *err)
     }
 
 out:
+    /* Informers are told to stop first (their caches stay readable): a
+     * worker waiting for a cache that never syncs (a list refused by RBAC)
+     * then gets K8S_ESTOPPED instead of holding the drain, and the lease,
+     * forever. All told first, joined last: each watch needs up to ~1 s to
+     * notice, and one after another that was seconds per stop. */
+    for (size_t i = 0; i < m->ninformers; i++)
+        ctl_informer_request_stop(m->informers[i]);
     /* Drain: workers finish their current key (or, after a loss, drop the
      * rest) and return when the queue is empty. */
     ctl_wq_shutdown(m->queue);
@@ -900,10 +915,6 @@ out:
     /* Released only after the workers are done, and only if still ours. */
     if (m->lease)
         ctl_lease_stop(m->lease);
-    /* All told first, then joined: each watch needs up to ~1 s to notice,
-     * and one after another that was seconds per stop. */
-    for (size_t i = 0; i < m->ninformers; i++)
-        ctl_informer_request_stop(m->informers[i]);
     for (size_t i = 0; i < m->ninformers; i++)
         ctl_informer_stop(m->informers[i]);
     if (m->http_started) {

@@ -605,16 +605,15 @@ static int attempt_once(struct k8s_transport *t, const struct k8s_transport_req 
         goto out;
 
     unsigned long throttled = k8s_ratelimit_wait(t->limiter);
-    count(t, throttled, attempt_no > 1);
     if (t->write_gate && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
         !t->write_gate(req->method, req->path_query, t->write_gate_user)) {
-        /* Checked last, after any wait: the answer is as fresh as it gets. */
-        rc = k8s_error_set(err, K8S_ESTOPPED,
-                           "%s: not sent, writes are stopped (no longer the "
-                           "leader)",
+        /* Checked last, after any wait: the answer is as fresh as it gets.
+         * Not counted: nothing was sent. */
+        rc = k8s_error_set(err, K8S_ESTOPPED, "%s: not sent, refused by the client's write gate",
                            what);
         goto out;
     }
+    count(t, throttled, attempt_no > 1);
     CURLcode cc = curl_easy_perform(p->curl);
     /* The token is no longer needed once the request went out. */
     curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, NULL);

@@ -755,6 +755,7 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *targ
     rep->overlays_kept = s->noverlays;
     if (strcmp(have, s->original.sha) != 0) {
         if (!force) {
+            rep->needs_force = 1;
             rc = k8s_error_set(err, K8S_EINVALID,
                                "the original bundle Secret %s/%s changed since it was recorded "
                                "(sha256 %.12s recorded, %.12s now): putting it back would not "
@@ -775,6 +776,7 @@ static int restore_once(struct k8s_client *c, const struct quay_target_ref *targ
         if ((rc = quay_state_update(c, s, err)))
             goto out;
     }
+    rep->record_marked = 1;
 
     d.present = 1;
     snprintf(d.name, sizeof(d.name), "%s", s->original.name);
@@ -859,8 +861,8 @@ int quay_composer_restore(struct k8s_client *c, const struct quay_target_ref *t,
                            "%s %s/%s kept changing while restore ran (%d attempts); run restore "
                            "again",
                            quay_target_kind_name(t->kind), t->ns, t->name, STEP_ATTEMPTS);
-    if (t->kind != QUAY_TARGET_QUAYREGISTRY)
-        return rc;
+    if (t->kind != QUAY_TARGET_QUAYREGISTRY || rep->needs_force)
+        return rc; /* a refusal that asks for --force changes nothing */
     /* spec.readOnly is held beside the composer's record: released on its
      * own, whatever became of the rest (break glass must not leave the
      * registry read-only because, say, the original bundle is gone). */

@@ -151,11 +151,13 @@ struct quay_restore_report {
     size_t overlays_kept; /* overlays kept in the record for audit, no longer applied */
     int forced;           /* the original's data had changed and --force was given */
     int no_record;        /* no state record: only spec.readOnly was released */
+    int needs_force;      /* refused: the original changed and --force was not given */
+    int record_marked;    /* the state record is marked restored (the operator stands down) */
     /* QuayRegistry: the windows whose hold on spec.readOnly was released
      * ("" none), and the value put back ("absent", "true", "false"). */
     char readonly_released[256];
     char readonly_previous[8];
-    int readonly_rc;          /* releasing spec.readOnly failed with this code (0: it did not) */
+    int readonly_rc;           /* releasing spec.readOnly failed with this code (0: it did not) */
     char readonly_error[1024]; /* ... and this message */
 };
 

@@ -92,23 +92,27 @@ static int add_bool(cJSON *patch, const char *path, int value)
 }
 
 /* set_holders with, when `mark` is not NULL, the restored annotation added in
- * the same patch; `had` (may be NULL) receives the holders before. */
+ * the same patch; `had` (may be NULL) receives the holders before and
+ * `previous` the value put back, both only once the change is made (a
+ * failed release must not read as done). */
 static int set_holders(struct k8s_client *c, const char *ns, const char *name, const char *holders,
                        const char *mark, char *had, size_t had_cap, char *previous,
                        size_t previous_cap, struct k8s_error *err)
 {
     cJSON *qr = NULL, *patch = NULL, *res = NULL, *empty = NULL;
+    char had_v[512] = "", prev_v[16] = "";
     int rc;
     if (previous && previous_cap)
         previous[0] = '\0';
+    if (had && had_cap)
+        had[0] = '\0';
     if ((rc = k8s_get(c, &QUAYREGISTRIES, ns, name, NULL, &qr, err)))
         return rc;
     const cJSON *md = jget(qr, "metadata"), *ann = jget(md, "annotations");
     const cJSON *ro = jget(jget(qr, "spec"), "readOnly");
     const char *have = jstr(ann, QUAY_ANN_RO_HOLDERS), *prev = jstr(ann, QUAY_ANN_RO_PREVIOUS);
     const char *rv = jstr(md, "resourceVersion");
-    if (had && had_cap)
-        snprintf(had, had_cap, "%s", have ? have : "");
+    snprintf(had_v, sizeof(had_v), "%s", have ? have : "");
     if (!strcmp(have ? have : "", holders) || !rv)
         goto out;
     const char *marked = jstr(ann, QUAY_ANN_RO_RESTORED);
@@ -161,8 +165,7 @@ static int set_holders(struct k8s_client *c, const char *ns, const char *name, c
             rc = k8s_json_patch_add_op(patch, "remove", "/spec/readOnly", NULL);
         if (rc)
             goto fail;
-        if (previous)
-            snprintf(previous, previous_cap, "%s", prev ? prev : "absent");
+        snprintf(prev_v, sizeof(prev_v), "%s", prev ? prev : "absent");
     }
     if (mark && (rc = add_str(patch, "add",
                               "/metadata/annotations/quaystorage.io~1readonly-restored", mark)))
@@ -175,6 +178,12 @@ static int set_holders(struct k8s_client *c, const char *ns, const char *name, c
 fail:
     rc = k8s_error_set(err, K8S_ENOMEM, "out of memory");
 out:
+    if (rc == 0) {
+        if (had && had_cap)
+            snprintf(had, had_cap, "%s", had_v);
+        if (previous && previous_cap)
+            snprintf(previous, previous_cap, "%s", prev_v);
+    }
     cJSON_Delete(empty);
     cJSON_Delete(res);
     cJSON_Delete(patch);

@@ -328,18 +328,28 @@ static int patch_deployment(struct k8s_client *c, const struct quay_target_ref *
         rc = k8s_patch(c, &DEPLOYMENTS, t->ns, name, K8S_PATCH_JSON, patch, NULL, &res, err);
         cJSON_Delete(res);
         if (rc == K8S_EINVALID) {
-            /* A failed test of spec.replicas (someone scaled meanwhile:
-             * re-read) or a refused change: the replicas now tell which. */
+            /* A failed test (someone changed the Deployment's spec
+             * meanwhile: re-read) or a refused change: the generation,
+             * which moves with every spec change and never with status,
+             * tells which. */
             cJSON *now = NULL;
             struct k8s_error gerr;
-            if (k8s_get(c, &DEPLOYMENTS, t->ns, name, NULL, &now, &gerr) == 0 &&
-                spec_replicas(now) == spec_replicas(dep))
+            int grc = k8s_get(c, &DEPLOYMENTS, t->ns, name, NULL, &now, &gerr);
+            const cJSON *g0 = jget(jget(dep, "metadata"), "generation");
+            const cJSON *g1 = jget(jget(now, "metadata"), "generation");
+            if (grc) {
+                if (err)
+                    *err = gerr;
+                rc = grc;
+            } else if (cJSON_IsNumber(g0) && cJSON_IsNumber(g1) &&
+                       g0->valuedouble == g1->valuedouble) {
                 k8s_error_prefix(err, "the API server refused the change of Deployment %s/%s",
                                  t->ns, name);
-            else
+            } else {
                 rc = k8s_error_set(err, K8S_ECONFLICT,
                                    "Deployment %s/%s changed since it was read; re-read it", t->ns,
                                    name);
+            }
             cJSON_Delete(now);
         }
         if (!rc)

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +599,66 @@ static void test_lost_lease_stops_reconciling_and_returns_stopped(void **state)
     pthread_mutex_destroy(&ra.mu);
 }
 
+/* A reconcile waiting for a cache that never syncs (its list refused, here
+ * by an injected 403) must not hold a stop, nor the lease, forever. */
+struct waiter {
+    struct ctl_informer *never;
+    atomic_int entered, returned;
+};
+
+static int wait_for_never(struct ctl_context *ctx, const char *key, int64_t *after, void *user)
+{
+    struct waiter *w = user;
+    (void)ctx;
+    (void)key;
+    (void)after;
+    atomic_store(&w->entered, 1);
+    int rc = ctl_informer_wait_for_sync(w->never, -1);
+    atomic_store(&w->returned, 1);
+    return rc == 0 ? CTL_DONE : rc;
+}
+
+static void test_stop_is_not_held_by_a_cache_that_never_syncs(void **state)
+{
+    struct fixture *f = *state;
+    struct ctl_manager_options o = {0};
+    struct ctl_manager *m = NULL;
+    struct ctl_informer *inf = NULL;
+    struct waiter w = {0};
+    struct runner run;
+    struct k8s_error err;
+    struct k8s_config *cfg = config_as(f->sim, "tok-mgr-a");
+    assert_int_equal(kubesim_admin(f->sim, "POST", "/__admin/faults",
+                                   "{\"rules\":[{\"method\":\"GET\",\"pathPrefix\":"
+                                   "\"/api/v1/secrets\",\"status\":403}]}",
+                                   NULL),
+                     200);
+    o.config = cfg;
+    o.workers = 1;
+    assert_int_equal(ctl_manager_new(&o, &m, &err), 0);
+    k8s_config_free(cfg);
+    struct ctl_reconciler r = {"configmap", wait_for_never, &w};
+    assert_int_equal(ctl_manager_add_reconciler(m, &r, &err), 0);
+    struct ctl_informer_options io = {0};
+    io.resource = CONFIGMAPS;
+    io.label_selector = "app=never";
+    assert_int_equal(ctl_manager_add_informer(m, &io, &inf, &err), 0);
+    assert_int_equal(ctl_manager_watch(m, inf, "configmap"), 0);
+    struct ctl_informer_options so = {0};
+    so.resource = (struct k8s_resource){"", "v1", "secrets", 1};
+    so.metadata_only = 1;
+    assert_int_equal(ctl_manager_add_informer(m, &so, &w.never, &err), 0);
+    runner_start(&run, m);
+    cJSON_Delete(create_configmap(f, "cm-never", "never", NULL));
+    EVENTUALLY(atomic_load(&w.entered));
+    ctl_manager_request_stop(m);
+    EVENTUALLY(runner_done(&run));
+    runner_join(&run);
+    assert_true(atomic_load(&w.returned));
+    assert_int_equal(kubesim_admin(f->sim, "POST", "/__admin/faults", "{}", NULL), 200);
+    ctl_manager_free(m);
+}
+
 static void test_options_are_checked(void **state)
 {
     struct fixture *f = *state;
@@ -640,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_results_and_probes_without_leader_election),
         cmocka_unit_test(test_only_the_leader_reconciles_and_the_standby_takes_over),
         cmocka_unit_test(test_lost_lease_stops_reconciling_and_returns_stopped),
+        cmocka_unit_test(test_stop_is_not_held_by_a_cache_that_never_syncs),
         cmocka_unit_test(test_options_are_checked),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);

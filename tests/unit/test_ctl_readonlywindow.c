@@ -1379,6 +1379,14 @@ static void test_readonly_through_quayregistry_spec(void **state)
     qr_crd_readonly(0);
 }
 
+static int refuse_writes(const char *method, const char *path_query, void *user)
+{
+    (void)method;
+    (void)path_query;
+    (void)user;
+    return 0;
+}
+
 /* Break glass on spec.readOnly: `restore` lets go of it while a window still
  * wants it; the window fails with RestoredByHand and the operator does not
  * set it again until the mark is removed. */
@@ -1402,6 +1410,14 @@ static void test_spec_readonly_released_by_hand(void **state)
     assert_true(qr_readonly_is(ns, "reg", "true"));
 
     assert_int_equal(quay_target_ref_init(&t, QUAY_TARGET_QUAYREGISTRY, ns, "reg", &err), 0);
+    /* A release the API never got (here: the client's gate refuses writes)
+     * must not read as done. */
+    k8s_client_set_write_gate(F->c, refuse_writes, NULL);
+    assert_int_not_equal(quay_composer_restore(F->c, &t, 0, "test", &rep, &err), 0);
+    k8s_client_set_write_gate(F->c, NULL, NULL);
+    assert_string_equal(rep.readonly_released, "");
+    assert_int_not_equal(rep.readonly_rc, 0);
+    assert_true(qr_readonly_is(ns, "reg", "true"));
     if (quay_composer_restore(F->c, &t, 0, "test", &rep, &err) != 0)
         fail_msg("restore: %s", err.message);
     assert_true(rep.no_record);
