@@ -282,6 +282,18 @@ static int delete_ignoring_missing(struct k8s_client *c, const struct k8s_resour
     return rc == K8S_ENOTFOUND ? 0 : rc;
 }
 
+/* A key Job and its inputs, all named alike: the Job, its Secret (the
+ * database password) and its ConfigMap (the SQL). */
+static int delete_key_job(struct k8s_client *c, const char *ns, const char *name,
+                          struct k8s_error *err)
+{
+    int rc;
+    if ((rc = delete_ignoring_missing(c, &JOBS, ns, name, err)) ||
+        (rc = delete_ignoring_missing(c, &SECRETS, ns, name, err)))
+        return rc;
+    return delete_ignoring_missing(c, &CONFIGMAPS, ns, name, err);
+}
+
 /* What the Job's pod is waiting for, e.g. "ImagePullBackOff: ...". */
 static void pod_waiting(const cJSON *pods, char *buf, size_t cap)
 {
@@ -359,9 +371,7 @@ int ctl_rw__keyjob(struct ctl_rw *r, struct ctl_context *ctx, const struct quay_
         }
         /* The outcome is read: the Job and its inputs go (the password
          * with them). */
-        if ((rc = delete_ignoring_missing(c, &JOBS, t->ns, name, err)) ||
-            (rc = delete_ignoring_missing(c, &SECRETS, t->ns, name, err)) ||
-            (rc = delete_ignoring_missing(c, &CONFIGMAPS, t->ns, name, err)))
+        if ((rc = delete_key_job(c, t->ns, name, err)))
             goto out;
         if (*state == QUAY_KEYJOB_SUCCEEDED)
             snprintf(msg, cap, "Job %s succeeded", name);
@@ -445,9 +455,7 @@ int ctl_rw__keyjob_quiesce(struct ctl_context *ctx, const struct quay_target_ref
             rc = k8s_error_set(err, K8S_ESTOPPED, "no longer the leader");
             goto out;
         }
-        if ((rc = delete_ignoring_missing(c, &JOBS, t->ns, name, err)) ||
-            (rc = delete_ignoring_missing(c, &SECRETS, t->ns, name, err)) ||
-            (rc = delete_ignoring_missing(c, &CONFIGMAPS, t->ns, name, err)))
+        if ((rc = delete_key_job(c, t->ns, name, err)))
             goto out;
         *busy = 1;
         snprintf(msg, cap, "stopping registration Job %s of an earlier key", name);

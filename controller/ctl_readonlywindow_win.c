@@ -265,6 +265,27 @@ static int quay_too_old(struct ctl_rw *r, const struct quay_target_ref *t, char 
 
 /* ---- plan -------------------------------------------------------------------------------- */
 
+/*
+ * Runs (or follows) the EXPIRE Job of `kid`. *busy is set, and nothing is
+ * started, while another key Job of the window still runs: a registration
+ * could re-approve the key after this. Otherwise *js says where the Job is.
+ */
+static int expire_job(struct ctl_rw *r, struct ctl_context *ctx, const struct quay_target_ref *t,
+                      struct rw_win *w, const char *kid, int *busy, enum quay_keyjob_state *js,
+                      char *jobmsg, size_t cap, struct k8s_error *err)
+{
+    char *sql = NULL;
+    size_t len;
+    int rc;
+    if ((rc = ctl_rw__keyjob_quiesce(ctx, t, w->obj, busy, jobmsg, cap, err)) || *busy)
+        return rc;
+    if ((rc = quay_servicekey_sql_expire(kid, &sql, &len, err)))
+        return rc;
+    rc = ctl_rw__keyjob(r, ctx, t, w->obj, QUAY_KEYJOB_EXPIRE, sql, js, jobmsg, cap, err);
+    free(sql);
+    return rc;
+}
+
 /* The ReadOnly key before the overlay: expire a key left by an interrupted
  * activation, make a key, write its kid, register it; then the overlay. */
 static int plan_read_only_key(struct ctl_rw *r, struct ctl_context *ctx,
@@ -301,20 +322,13 @@ static int plan_read_only_key(struct ctl_rw *r, struct ctl_context *ctx,
             return 0;
         }
         int busy = 0;
-        if ((rc = ctl_rw__keyjob_quiesce(ctx, t, w->obj, &busy, jobmsg, sizeof(jobmsg), err)))
+        if ((rc = expire_job(r, ctx, t, w, kid, &busy, &js, jobmsg, sizeof(jobmsg), err)))
             return rc;
         if (busy) {
             waiting(w, "Replacing service key %s, left by an interrupted activation: %s", kid,
                     jobmsg);
             return 0;
         }
-        if ((rc = quay_servicekey_sql_expire(kid, &sql, &len, err)))
-            return rc;
-        rc = ctl_rw__keyjob(r, ctx, t, w->obj, QUAY_KEYJOB_EXPIRE, sql, &js, jobmsg, sizeof(jobmsg),
-                            err);
-        free(sql);
-        if (rc)
-            return rc;
         if (js == QUAY_KEYJOB_RUNNING) {
             waiting(w,
                     "Expiring service key %s, left by an interrupted activation, before making a "
@@ -659,27 +673,18 @@ static int expire_key(struct ctl_rw *r, struct ctl_context *ctx, const struct qu
                       struct rw_win *w, int64_t now, char *msg, size_t cap, struct k8s_error *err)
 {
     const char *kid = jstr(w->status, "serviceKeyID");
-    char jobmsg[RW_MSG_MAX], *sql = NULL, kidc[QUAY_OVERLAY_MAX_KID + 1];
-    size_t len;
+    char jobmsg[RW_MSG_MAX], kidc[QUAY_OVERLAY_MAX_KID + 1];
     enum quay_keyjob_state js;
     int rc;
     int busy = 0;
     snprintf(kidc, sizeof(kidc), "%s", kid ? kid : "");
-    /* A registration still running could re-approve the key after this. */
-    if ((rc = ctl_rw__keyjob_quiesce(ctx, t, w->obj, &busy, jobmsg, sizeof(jobmsg), err)))
+    if ((rc = expire_job(r, ctx, t, w, kidc, &busy, &js, jobmsg, sizeof(jobmsg), err)))
         return rc;
     if (busy) {
         snprintf(msg, cap, "Expiring service key %s: %s", kidc, jobmsg);
         w->requeue_soon = 1;
         return 0;
     }
-    if ((rc = quay_servicekey_sql_expire(kidc, &sql, &len, err)))
-        return rc;
-    rc = ctl_rw__keyjob(r, ctx, t, w->obj, QUAY_KEYJOB_EXPIRE, sql, &js, jobmsg, sizeof(jobmsg),
-                        err);
-    free(sql);
-    if (rc)
-        return rc;
     if (js == QUAY_KEYJOB_SUCCEEDED) {
         set_time(w->status, "serviceKeyExpiryTime", now);
         ctl_event(ctl_context_recorder(ctx), w->obj, CTL_EVENT_NORMAL, "ServiceKeyExpired",

@@ -147,9 +147,10 @@ int k8s_patch(struct k8s_client *c, const struct k8s_resource *res, const char *
               const char *name, enum k8s_patch_type type, const cJSON *patch,
               const struct k8s_opts *opts, cJSON **out, struct k8s_error *err);
 /*
- * A JSON patch guarded by a test of /metadata/resourceVersion == `rv` (the
- * caller's patch carries that test op; the API has no other precondition for
- * patches). The API answers a failed test and a refused result alike, 422
+ * A JSON patch guarded by `test` ops on what the caller read at resourceVersion
+ * `rv` (usually a test of /metadata/resourceVersion == `rv` itself; the API
+ * has no other precondition for patches). The API answers a failed test and a
+ * refused result alike, 422
  * Invalid; this re-reads the object to tell them apart: K8S_ECONFLICT when it
  * changed since `rv` was read (re-read and decide again), K8S_ENOTFOUND when
  * it is gone, and K8S_EINVALID with the server's message and field causes

@@ -53,6 +53,7 @@
 #include <openssl/pem.h>
 
 #include "k8s_buf.h"
+#include "quay_target.h"
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -482,20 +483,6 @@ int quay_sql_utc_timestamp(long long unix_seconds, char out[32], struct k8s_erro
     return 0;
 }
 
-/* Kubernetes object names: lowercase alphanumerics, '-' and '.'. */
-static int k8s_name_ok(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Quay's _SERVICE_NAME_REGEX: ^[a-z0-9_]+$ (and it fits servicekey.service). */
 static int service_name_ok(const char *s)
 {
@@ -571,7 +558,8 @@ int quay_servicekey_sql_register(const struct quay_servicekey *key,
     rc = check_kid(key->kid, err);
     if (rc)
         goto out;
-    if (!k8s_name_ok(reg->window_namespace, 63) || !k8s_name_ok(reg->window_name, 253)) {
+    if (!quay_object_name_ok(reg->window_namespace, 63) ||
+        !quay_object_name_ok(reg->window_name, 253)) {
         rc = sk_fail(err, K8S_EARG, QUAY_SK_R_BAD_VALUE,
                      "the ReadOnlyWindow's namespace and name must be Kubernetes object names");
         goto out;

@@ -17,6 +17,7 @@
 
 #include "k8s_patch.h"
 #include "quay_bundle.h"
+#include "quay_target.h"
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 
@@ -78,19 +79,6 @@ int quay_state_config_same(const struct quay_state_config *a, const struct quay_
 
 /* ---- names --------------------------------------------------------------------------- */
 
-static int dns_name_ok(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 int quay_state_name(enum quay_target_kind kind, const char *target, char *out, size_t cap,
                     struct k8s_error *err)
 {
@@ -99,7 +87,7 @@ int quay_state_name(enum quay_target_kind kind, const char *target, char *out, s
                                                      : NULL;
     if (!k)
         return k8s_error_set(err, K8S_EARG, "unknown target kind");
-    if (!dns_name_ok(target, QUAY_NAME_MAX))
+    if (!quay_object_name_ok(target, QUAY_NAME_MAX))
         return k8s_error_set(err, K8S_EARG, "\"%s\" is not a valid object name",
                              target ? target : "");
     char prefix[40];

@@ -12,10 +12,10 @@
 
 static const struct k8s_resource SECRETS = {"", "v1", "secrets", 1};
 
-static int dns_name_ok(const char *s)
+int quay_object_name_ok(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > QUAY_NAME_MAX)
+    if (n == 0 || n > max)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -45,9 +45,9 @@ int quay_target_ref_init(struct quay_target_ref *r, enum quay_target_kind kind, 
     memset(r, 0, sizeof(*r));
     if (kind != QUAY_TARGET_QUAYREGISTRY && kind != QUAY_TARGET_STANDALONE)
         return k8s_error_set(err, K8S_EARG, "unknown target kind");
-    if (!ns || !ns[0] || strlen(ns) > QUAY_NS_MAX || !dns_name_ok(ns))
+    if (!quay_object_name_ok(ns, QUAY_NS_MAX))
         return k8s_error_set(err, K8S_EARG, "\"%s\" is not a valid namespace", ns ? ns : "");
-    if (!dns_name_ok(name))
+    if (!quay_object_name_ok(name, QUAY_NAME_MAX))
         return k8s_error_set(err, K8S_EARG, "\"%s\" is not a valid object name", name ? name : "");
     r->kind = kind;
     snprintf(r->ns, sizeof(r->ns), "%s", ns);
@@ -61,7 +61,7 @@ int quay_target_ref_add_deployment(struct quay_target_ref *r, const char *name,
 {
     if (r->kind != QUAY_TARGET_STANDALONE)
         return k8s_error_set(err, K8S_EARG, "only a StandaloneQuay target lists Deployments");
-    if (!dns_name_ok(name))
+    if (!quay_object_name_ok(name, QUAY_NAME_MAX))
         return k8s_error_set(err, K8S_EINVALID, "\"%s\" is not a valid Deployment name",
                              name ? name : "");
     for (size_t i = 0; i < r->ndeployments; i++)

@@ -44,6 +44,10 @@ struct quay_target_ref {
     size_t ndeployments;
 };
 
+/* A Kubernetes object name (RFC 1123 subdomain: lowercase alphanumerics,
+ * '-' and '.', alphanumeric at both ends) of at most `max` characters. */
+int quay_object_name_ok(const char *s, size_t max);
+
 /*
  * From a CR's spec.target ({type: QuayRegistry, quayRegistry: {name}} or
  * {type: StandaloneQuay, standaloneQuay: {configSecretRef: {name, key},

@@ -542,25 +542,12 @@ static int qr_apply(struct k8s_client *c, const struct quay_target_ref *t,
         cJSON_Delete(patch);
         return 0;
     }
-    rc = k8s_patch(c, &QUAYREGISTRIES, t->ns, t->name, K8S_PATCH_JSON, patch, NULL, &res, err);
+    /* The tests are on what was read at v->rv: a 422 is a failed test only
+     * if the QuayRegistry changed since (k8s_patch_tested tells which). */
+    rc = k8s_patch_tested(c, &QUAYREGISTRIES, t->ns, t->name, v->rv, patch, NULL, &res, err);
     if (rc == K8S_EINVALID) {
-        /* A failed test (someone changed it: re-read) or a refusal of the
-         * result (schema, CEL): only the object's version tells which. */
-        cJSON *now = NULL;
-        struct k8s_error gerr;
-        char msg[sizeof(err->message)];
-        snprintf(msg, sizeof(msg), "%s", err->message);
-        int grc = k8s_get(c, &QUAYREGISTRIES, t->ns, t->name, NULL, &now, &gerr);
-        const char *rv = grc ? NULL : jstr(jget(now, "metadata"), "resourceVersion");
-        if (rv && strcmp(rv, v->rv) == 0)
-            rc = k8s_error_set(err, K8S_EINVALID,
-                               "the API server refused the change of QuayRegistry %s/%s: %s", t->ns,
-                               t->name, msg);
-        else
-            rc = k8s_error_set(err, K8S_ECONFLICT,
-                               "QuayRegistry %s/%s changed since it was read; re-read it", t->ns,
-                               t->name);
-        cJSON_Delete(now);
+        k8s_error_prefix(err, "the API server refused the change of QuayRegistry %s/%s", t->ns,
+                         t->name);
     } else if (!rc) {
         const cJSON *g = jget(jget(res, "metadata"), "generation");
         if (cJSON_IsNumber(g))
