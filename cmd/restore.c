@@ -51,37 +51,21 @@ static void restore_usage(FILE *out)
 static int parse_flags(int argc, char **argv, struct restore_flags *f)
 {
     static const char *const valued[] = {"--target", "--kind", "--kubeconfig", "--context", NULL};
+    static const char *const switches[] = {"--force", NULL};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *eq, *val;
+        const char *val;
         char name[32];
-        size_t n, k;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
-        if (strcmp(a, "--force") == 0) {
+        if (cmd_flag("restore", argc, argv, &i, valued, switches, name, sizeof(name), &val))
+            return 2;
+        if (strcmp(name, "--force") == 0) {
+            if (val) {
+                fprintf(stderr, "restore: --force takes no value\n");
+                return 2;
+            }
             f->force = 1;
             continue;
-        }
-        eq = strchr(a, '=');
-        n = eq ? (size_t)(eq - a) : strlen(a);
-        if (n >= sizeof(name) || strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "restore: unexpected argument \"%s\"\n", a);
-            return 2;
-        }
-        memcpy(name, a, n);
-        name[n] = '\0';
-        for (k = 0; valued[k] && strcmp(valued[k], name) != 0; k++)
-            ;
-        if (!valued[k]) {
-            fprintf(stderr, "restore: unknown flag \"%s\"\n", name);
-            return 2;
-        }
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "restore: %s needs a value\n", name);
-            return 2;
         }
         if (strcmp(name, "--target") == 0)
             f->target = val;

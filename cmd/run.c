@@ -128,43 +128,22 @@ static int parse_flags(int argc, char **argv, struct run_flags *f)
                                          "--workers",     "--lease-namespace", "--lease-name",
                                          "--health-addr", "--metrics-addr",    "--qps",
                                          "--burst",       "--log-level",       NULL};
+    static const char *const switches[] = {"--leader-elect", NULL};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *eq, *val = NULL;
+        const char *val = NULL;
         char name[64];
-        size_t n;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
-        eq = strchr(a, '=');
-        n = eq ? (size_t)(eq - a) : strlen(a);
-        if (n >= sizeof(name) || strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "run: unexpected argument \"%s\"\n", a);
+        if (cmd_flag("run", argc, argv, &i, valued, switches, name, sizeof(name), &val))
             return 2;
-        }
-        memcpy(name, a, n);
-        name[n] = '\0';
         if (strcmp(name, "--leader-elect") == 0) {
-            if (eq && parse_bool(eq + 1, &f->leader_elect) != 0) {
+            if (val && parse_bool(val, &f->leader_elect) != 0) {
                 fprintf(stderr, "run: --leader-elect takes true or false\n");
                 return 2;
             }
-            if (!eq)
+            if (!val)
                 f->leader_elect = 1;
             continue;
-        }
-        size_t k;
-        for (k = 0; valued[k] && strcmp(valued[k], name) != 0; k++)
-            ;
-        if (!valued[k]) {
-            fprintf(stderr, "run: unknown flag \"%s\"\n", name);
-            return 2;
-        }
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "run: %s needs a value\n", name);
-            return 2;
         }
         if (strcmp(name, "--kubeconfig") == 0) {
             f->kubeconfig = val;
