@@ -121,19 +121,6 @@ struct dsync {
 
 /* ---- small helpers ---- */
 
-static long jnum(const cJSON *o, long def, ...) __attribute__((sentinel));
-static long jnum(const cJSON *o, long def, ...)
-{
-    va_list ap;
-    const char *key;
-    const cJSON *cur = o;
-    va_start(ap, def);
-    while (cur && (key = va_arg(ap, const char *)) != NULL)
-        cur = cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, key) : NULL;
-    va_end(ap);
-    return cJSON_IsNumber(cur) ? (long)cur->valuedouble : def;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -184,17 +171,17 @@ static long rs_revision(const cJSON *rs)
 
 static long d_replicas(const cJSON *d)
 {
-    return jnum(d, 1, "spec", "replicas", NULL);
+    return sim_jnum(d, 1, "spec", "replicas", NULL);
 }
 
 static long rs_spec(const cJSON *rs)
 {
-    return rs ? jnum(rs, 1, "spec", "replicas", NULL) : 0;
+    return rs ? sim_jnum(rs, 1, "spec", "replicas", NULL) : 0;
 }
 
 static long rs_stat(const cJSON *rs, const char *field)
 {
-    return rs ? jnum(rs, 0, "status", field, NULL) : 0;
+    return rs ? sim_jnum(rs, 0, "status", field, NULL) : 0;
 }
 
 static int has_deletion(const cJSON *o)
@@ -412,14 +399,7 @@ static int has_progress_deadline(const cJSON *d)
 
 static cJSON *cond_get(const cJSON *status, const char *type)
 {
-    cJSON *c;
-    cJSON_ArrayForEach(c, sim_jget(status, "conditions", NULL))
-    {
-        const char *t = sim_jstr(c, "type", NULL);
-        if (t && strcmp(t, type) == 0)
-            return c;
-    }
-    return NULL;
+    return sim_cond_find(sim_jget(status, "conditions", NULL), type);
 }
 
 static cJSON *cond_new(const char *type, const char *status, const char *reason, const char *msg)
@@ -513,10 +493,10 @@ static int rs_check(const struct sim_kind *k, const cJSON *obj, struct sim_err *
     if (cJSON_GetArraySize(sim_jget(obj, "spec", "template", "spec", "containers", NULL)) == 0)
         sim_err_add_cause(e, "FieldValueRequired", "spec.template.spec.containers",
                           "Required value");
-    if (jnum(obj, 0, "spec", "replicas", NULL) < 0)
+    if (sim_jnum(obj, 0, "spec", "replicas", NULL) < 0)
         sim_err_add_cause(e, "FieldValueInvalid", "spec.replicas",
                           "Invalid value: %ld: must be greater than or equal to 0",
-                          jnum(obj, 0, "spec", "replicas", NULL));
+                          sim_jnum(obj, 0, "spec", "replicas", NULL));
     if (e->ncauses)
         return sim_err_invalid_finish(e, k->group, k->kind,
                                       sim_jstr(obj, "metadata", "name", NULL));
@@ -664,7 +644,7 @@ static void rs_simulate(struct sim_server *srv, struct sim_deploy *m, const cJSO
     const char *name = sim_jstr(rs, "metadata", "name", NULL);
     long desired = rs_spec(rs), cur = rs_stat(rs, "replicas"),
          avail = rs_stat(rs, "availableReplicas");
-    long ready, minready = jnum(rs, 0, "spec", "minReadySeconds", NULL);
+    long ready, minready = sim_jnum(rs, 0, "spec", "minReadySeconds", NULL);
     int64_t now = sim_mono_ms();
     char owner[256] = "", path[800];
     int stall = 0;
@@ -734,7 +714,7 @@ static void rs_simulate(struct sim_server *srv, struct sim_deploy *m, const cJSO
     if (sim_jget(rs, "status", NULL) && rs_stat(rs, "replicas") == cur &&
         rs_stat(rs, "fullyLabeledReplicas") == cur && rs_stat(rs, "readyReplicas") == ready &&
         rs_stat(rs, "availableReplicas") == avail &&
-        rs_stat(rs, "observedGeneration") == jnum(rs, 0, "metadata", "generation", NULL))
+        rs_stat(rs, "observedGeneration") == sim_jnum(rs, 0, "metadata", "generation", NULL))
         return;
     copy = cJSON_Duplicate(rs, 1);
     st = copy ? sim_jobj(copy, "status") : NULL;
@@ -746,7 +726,7 @@ static void rs_simulate(struct sim_server *srv, struct sim_deploy *m, const cJSO
     set_count(st, "fullyLabeledReplicas", cur);
     set_count(st, "readyReplicas", ready);
     set_count(st, "availableReplicas", avail);
-    set_count(st, "observedGeneration", jnum(rs, 0, "metadata", "generation", NULL));
+    set_count(st, "observedGeneration", sim_jnum(rs, 0, "metadata", "generation", NULL));
     if (!k8s_json_equal(sim_jget(rs, "status", NULL), st)) {
         snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/replicasets/%s/status", ns, name);
         /* A conflict means someone wrote meanwhile: the next tick redoes it. */
@@ -1036,7 +1016,7 @@ static cJSON *calc_status(const struct dsync *x, long newi)
         return NULL;
     if (unavail < 0)
         unavail = 0;
-    set_count(st, "observedGeneration", jnum(x->d, 0, "metadata", "generation", NULL));
+    set_count(st, "observedGeneration", sim_jnum(x->d, 0, "metadata", "generation", NULL));
     set_count(st, "replicas", sum_rs(x, 0, "replicas"));
     set_count(st, "updatedReplicas", newi >= 0 ? rs_stat(x->rs[newi], "replicas") : 0);
     set_count(st, "readyReplicas", sum_rs(x, 0, "readyReplicas"));
@@ -1058,20 +1038,22 @@ static cJSON *calc_status(const struct dsync *x, long newi)
 static int status_complete(const cJSON *d, const cJSON *st)
 {
     long r = d_replicas(d);
-    return jnum(st, 0, "updatedReplicas", NULL) == r && jnum(st, 0, "replicas", NULL) == r &&
-           jnum(st, 0, "availableReplicas", NULL) == r &&
-           jnum(st, 0, "observedGeneration", NULL) >= jnum(d, 0, "metadata", "generation", NULL);
+    return sim_jnum(st, 0, "updatedReplicas", NULL) == r &&
+           sim_jnum(st, 0, "replicas", NULL) == r &&
+           sim_jnum(st, 0, "availableReplicas", NULL) == r &&
+           sim_jnum(st, 0, "observedGeneration", NULL) >=
+               sim_jnum(d, 0, "metadata", "generation", NULL);
 }
 
 static int status_progressing(const cJSON *d, const cJSON *st)
 {
     const cJSON *o = sim_jget(d, "status", NULL);
-    long old_old = jnum(o, 0, "replicas", NULL) - jnum(o, 0, "updatedReplicas", NULL);
-    long new_old = jnum(st, 0, "replicas", NULL) - jnum(st, 0, "updatedReplicas", NULL);
-    return jnum(st, 0, "updatedReplicas", NULL) > jnum(o, 0, "updatedReplicas", NULL) ||
+    long old_old = sim_jnum(o, 0, "replicas", NULL) - sim_jnum(o, 0, "updatedReplicas", NULL);
+    long new_old = sim_jnum(st, 0, "replicas", NULL) - sim_jnum(st, 0, "updatedReplicas", NULL);
+    return sim_jnum(st, 0, "updatedReplicas", NULL) > sim_jnum(o, 0, "updatedReplicas", NULL) ||
            new_old < old_old ||
-           jnum(st, 0, "readyReplicas", NULL) > jnum(o, 0, "readyReplicas", NULL) ||
-           jnum(st, 0, "availableReplicas", NULL) > jnum(o, 0, "availableReplicas", NULL);
+           sim_jnum(st, 0, "readyReplicas", NULL) > sim_jnum(o, 0, "readyReplicas", NULL) ||
+           sim_jnum(st, 0, "availableReplicas", NULL) > sim_jnum(o, 0, "availableReplicas", NULL);
 }
 
 static int status_timed_out(const cJSON *d, const cJSON *st)
@@ -1090,7 +1072,7 @@ static int status_timed_out(const cJSON *d, const cJSON *st)
     t = from ? sim_parse_rfc3339(from) : -1;
     if (t < 0)
         return 0;
-    return (t + jnum(d, 0, "spec", "progressDeadlineSeconds", NULL)) * 1000 < wall_ms();
+    return (t + sim_jnum(d, 0, "spec", "progressDeadlineSeconds", NULL)) * 1000 < wall_ms();
 }
 
 static void sync_status_write(struct dsync *x, cJSON *st)
@@ -1123,9 +1105,10 @@ static void sync_rollout_status(struct dsync *x, long newi)
     if (!has_progress_deadline(x->d))
         cond_remove(st, COND_PROGRESSING);
     cur = cond_get(sim_jget(x->d, "status", NULL), COND_PROGRESSING);
-    complete_before = jnum(st, 0, "replicas", NULL) == jnum(st, 0, "updatedReplicas", NULL) &&
-                      cur && sim_jstr(cur, "reason", NULL) &&
-                      strcmp(sim_jstr(cur, "reason", NULL), "NewReplicaSetAvailable") == 0;
+    complete_before =
+        sim_jnum(st, 0, "replicas", NULL) == sim_jnum(st, 0, "updatedReplicas", NULL) && cur &&
+        sim_jstr(cur, "reason", NULL) &&
+        strcmp(sim_jstr(cur, "reason", NULL), "NewReplicaSetAvailable") == 0;
     if (has_progress_deadline(x->d) && !complete_before) {
         if (status_complete(x->d, st)) {
             if (rsname)
@@ -1248,12 +1231,12 @@ static long get_new_rs(struct dsync *x, int create)
             max_old = rs_revision(x->rs[i]);
     if (newi >= 0) {
         cJSON *copy = cJSON_Duplicate(x->rs[newi], 1);
-        long dmin = jnum(x->d, 0, "spec", "minReadySeconds", NULL);
+        long dmin = sim_jnum(x->d, 0, "spec", "minReadySeconds", NULL);
         int changed;
         if (!copy)
             return -1;
         changed = set_new_rs_annotations(x->d, copy, max_old + 1, 1);
-        if (changed || jnum(copy, 0, "spec", "minReadySeconds", NULL) != dmin) {
+        if (changed || sim_jnum(copy, 0, "spec", "minReadySeconds", NULL) != dmin) {
             set_count(sim_jobj(copy, "spec"), "minReadySeconds", dmin);
             set_local(&x->rs[newi], copy);
             return rs_write(x, (size_t)newi) == 0 ? newi : -1;
@@ -1310,7 +1293,7 @@ static long get_new_rs(struct dsync *x, int create)
     cJSON_AddBoolToObject(o, "blockOwnerDeletion", 1);
     cJSON_AddItemToArray(owners, o);
     cJSON_AddNumberToObject(spec, "replicas", 0);
-    set_count(spec, "minReadySeconds", jnum(x->d, 0, "spec", "minReadySeconds", NULL));
+    set_count(spec, "minReadySeconds", sim_jnum(x->d, 0, "spec", "minReadySeconds", NULL));
     sim_jset(spec, "selector", sel);
     sim_jset(spec, "template", tmpl);
     n = new_rs_new_replicas(x, -1, 0);
@@ -1345,9 +1328,9 @@ static long get_new_rs(struct dsync *x, int create)
             cJSON *st = cJSON_Duplicate(sim_jget(x->d, "status", NULL), 1);
             if (!st)
                 st = cJSON_CreateObject();
-            sim_jset(
-                st, "collisionCount",
-                cJSON_CreateNumber((double)(jnum(x->d, 0, "status", "collisionCount", NULL) + 1)));
+            sim_jset(st, "collisionCount",
+                     cJSON_CreateNumber(
+                         (double)(sim_jnum(x->d, 0, "status", "collisionCount", NULL) + 1)));
             d_write(x, 0, st);
             x->failed = 1; /* requeue: the next tick tries the new name */
             return -1;
@@ -1458,7 +1441,7 @@ static long rs_fraction(const struct dsync *x, const cJSON *rs)
     dmax = want + max_surge(x->d);
     before = parse_long(ann(rs, ANN_MAX), &ok);
     if (!ok || before == 0) {
-        before = jnum(x->d, 0, "status", "replicas", NULL);
+        before = sim_jnum(x->d, 0, "status", "replicas", NULL);
         if (before == 0)
             return 0;
     }
@@ -1582,7 +1565,7 @@ static void cleanup(struct dsync *x, long newi)
         char path[800];
         int code;
         if (rs_stat(rs, "replicas") != 0 || rs_spec(rs) != 0 ||
-            jnum(rs, 0, "metadata", "generation", NULL) > rs_stat(rs, "observedGeneration"))
+            sim_jnum(rs, 0, "metadata", "generation", NULL) > rs_stat(rs, "observedGeneration"))
             continue;
         snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/replicasets/%s", x->ns,
                  sim_jstr(rs, "metadata", "name", NULL));

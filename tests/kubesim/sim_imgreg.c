@@ -106,19 +106,6 @@ struct rsync {
 
 /* ---- helpers ---- */
 
-static long jnum(const cJSON *o, long def, ...) __attribute__((sentinel));
-static long jnum(const cJSON *o, long def, ...)
-{
-    va_list ap;
-    const char *key;
-    const cJSON *cur = o;
-    va_start(ap, def);
-    while (cur && (key = va_arg(ap, const char *)) != NULL)
-        cur = cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, key) : NULL;
-    va_end(ap);
-    return cJSON_IsNumber(cur) ? (long)cur->valuedouble : def;
-}
-
 static void set_err(struct applyerr *e, int permanent, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void set_err(struct applyerr *e, int permanent, const char *reason, const char *fmt, ...)
@@ -233,18 +220,6 @@ static int has_deletion_ts(const cJSON *o)
 
 /* ---- conditions ---- */
 
-static cJSON *cond_find(const cJSON *conds, const char *type)
-{
-    cJSON *c;
-    cJSON_ArrayForEach(c, conds)
-    {
-        const char *t = sim_jstr(c, "type", NULL);
-        if (t && strcmp(t, type) == 0)
-            return c;
-    }
-    return NULL;
-}
-
 /* updateCondition / util.UpdateCondition: lastTransitionTime moves only
  * with the status; new conditions are appended. */
 static void op_cond(cJSON *cr, const char *type, const char *status, const char *reason,
@@ -261,7 +236,7 @@ static void op_cond(cJSON *cr, const char *type, const char *status, const char 
             return;
     }
     sim_rfc3339(sim_now_unix(), ts);
-    c = cond_find(conds, type);
+    c = sim_cond_find(conds, type);
     if (!c) {
         c = cJSON_CreateObject();
         if (!c)
@@ -551,7 +526,7 @@ static void sync_s3(struct rsync *x, const struct driver *d, cJSON *cfg, int cha
     env_val(x->env, "REGISTRY_STORAGE_S3_FORCEPATHSTYLE",
             tf(!cJSON_IsTrue(sim_jget(cfg, "virtualHostedStyle", NULL))));
     env_val(x->env, "REGISTRY_STORAGE_S3_CREDENTIALSCONFIGPATH", S3_CREDS_DIR "/credentials");
-    chunk = jnum(cfg, 0, "chunkSizeMiB", NULL);
+    chunk = sim_jnum(cfg, 0, "chunkSizeMiB", NULL);
     if (chunk > 0) {
         snprintf(num, sizeof(num), "%ld", chunk * 1048576L);
         env_val(x->env, "REGISTRY_STORAGE_S3_CHUNKSIZE", num);
@@ -725,7 +700,7 @@ static void sync_pvc(struct rsync *x, const struct driver *d, cJSON *cfg, int ch
                      "PVC %s does not contain the necessary access modes: ReadWriteMany or "
                      "ReadWriteOnce",
                      claim);
-        else if (jnum(x->cr, 1, "spec", "replicas", NULL) > 1)
+        else if (sim_jnum(x->cr, 1, "spec", "replicas", NULL) > 1)
             snprintf(why, sizeof(why),
                      "cannot use ReadWriteOnce access mode with more than one replica of the "
                      "image registry");
@@ -1027,7 +1002,7 @@ static void deps_checksum(struct rsync *x, char out[80])
 static const char *log_level(const cJSON *cr)
 {
     const char *l = sim_jstr(cr, "spec", "logLevel", NULL);
-    long logging = jnum(cr, 0, "spec", "logging", NULL);
+    long logging = sim_jnum(cr, 0, "spec", "logging", NULL);
     if (l && (strcmp(l, "Debug") == 0 || strcmp(l, "Trace") == 0 || strcmp(l, "TraceAll") == 0))
         return "debug";
     if (logging == 1)
@@ -1081,7 +1056,7 @@ static cJSON *pod_template(struct rsync *x, const char *checksum)
     const cJSON *spec = sim_jget(x->cr, "spec", NULL), *it;
     const cJSON *ns = stored(x->srv, "", "namespaces", "", IR_NS);
     const char *groups = sim_jstr(ns, "metadata", "annotations", SCC_GROUPS, NULL);
-    long replicas = jnum(spec, 1, "replicas", NULL), fsgroup = 1000430000;
+    long replicas = sim_jnum(spec, 1, "replicas", NULL), fsgroup = 1000430000;
     cJSON *t = cJSON_CreateObject(), *meta, *ann, *ps, *c, *env, *vols, *mounts, *v, *p, *sel, *res;
     if (!t)
         return NULL;
@@ -1278,7 +1253,7 @@ static cJSON *render_deployment(struct rsync *x)
 {
     const cJSON *spec = sim_jget(x->cr, "spec", NULL);
     const char *strategy = str_or(spec, "rolloutStrategy", "");
-    long replicas = jnum(spec, 1, "replicas", NULL);
+    long replicas = sim_jnum(spec, 1, "replicas", NULL);
     char checksum[80], hex[65], buf[80];
     cJSON *d = cJSON_CreateObject(), *meta, *ann, *ds, *st, *ru, *tmpl;
     if (!d)
@@ -1336,7 +1311,7 @@ static long last_generation(const cJSON *cr)
     {
         const char *grp = sim_jstr(g, "group", NULL), *res = sim_jstr(g, "resource", NULL);
         if (grp && res && strcmp(grp, "apps") == 0 && strcmp(res, "deployments") == 0)
-            return jnum(g, -1, "lastGeneration", NULL);
+            return sim_jnum(g, -1, "lastGeneration", NULL);
     }
     return -1;
 }
@@ -1385,7 +1360,7 @@ static void apply_deployment(struct rsync *x)
             emit_event(x, "Normal", "DeploymentCreated",
                        "Created Deployment.apps/image-registry -n " IR_NS
                        " because it was missing");
-            set_last_generation(x->cr, jnum(out, 1, "metadata", "generation", NULL));
+            set_last_generation(x->cr, sim_jnum(out, 1, "metadata", "generation", NULL));
         } else {
             set_err(&x->err, 0, "", "unable to apply objects: failed to create object %s: %s",
                     "Deployment, Namespace=" IR_NS ", Name=" IR_NAME,
@@ -1419,7 +1394,7 @@ static void apply_deployment(struct rsync *x)
             modified = 1;
         }
     }
-    if (!modified && jnum(cur, 0, "metadata", "generation", NULL) == last_generation(x->cr)) {
+    if (!modified && sim_jnum(cur, 0, "metadata", "generation", NULL) == last_generation(x->cr)) {
         cJSON_Delete(write);
         cJSON_Delete(want);
         return;
@@ -1429,7 +1404,7 @@ static void apply_deployment(struct rsync *x)
     if (call_ok(code)) {
         emit_event(x, "Normal", "DeploymentUpdated",
                    "Updated Deployment.apps/image-registry -n " IR_NS " because it changed");
-        set_last_generation(x->cr, jnum(out, 1, "metadata", "generation", NULL));
+        set_last_generation(x->cr, sim_jnum(out, 1, "metadata", "generation", NULL));
     } else if (code != 409) {
         set_err(&x->err, 0, "", "unable to apply objects: failed to update object %s: %s",
                 "Deployment, Namespace=" IR_NS ", Name=" IR_NAME,
@@ -1482,12 +1457,12 @@ static void remove_resources(struct rsync *x)
 
 static int deploy_complete(const cJSON *d)
 {
-    long r = jnum(d, 1, "spec", "replicas", NULL);
-    return jnum(d, 0, "status", "updatedReplicas", NULL) == r &&
-           jnum(d, 0, "status", "replicas", NULL) == r &&
-           jnum(d, 0, "status", "availableReplicas", NULL) == r &&
-           jnum(d, 0, "status", "observedGeneration", NULL) >=
-               jnum(d, 0, "metadata", "generation", NULL);
+    long r = sim_jnum(d, 1, "spec", "replicas", NULL);
+    return sim_jnum(d, 0, "status", "updatedReplicas", NULL) == r &&
+           sim_jnum(d, 0, "status", "replicas", NULL) == r &&
+           sim_jnum(d, 0, "status", "availableReplicas", NULL) == r &&
+           sim_jnum(d, 0, "status", "observedGeneration", NULL) >=
+               sim_jnum(d, 0, "metadata", "generation", NULL);
 }
 
 /* syncStatus (status.go). */
@@ -1522,7 +1497,7 @@ static void sync_status(struct rsync *x, const cJSON *d)
     } else if (has_deletion_ts(d)) {
         ar = "DeploymentDeleted";
         am = "The deployment is being deleted";
-    } else if (jnum(d, 0, "status", "availableReplicas", NULL) <= 0) {
+    } else if (sim_jnum(d, 0, "status", "availableReplicas", NULL) <= 0) {
         ar = "NoReplicasAvailable";
         am = "The deployment does not have available replicas";
     } else if (!deploy_complete(d)) {
@@ -1562,8 +1537,8 @@ static void sync_status(struct rsync *x, const cJSON *d)
         pr = "FinalizingDeployment";
         pm = "The deployment is being deleted";
     } else if (!deploy_complete(d)) {
-        if (jnum(d, 0, "metadata", "generation", NULL) !=
-                jnum(d, 0, "status", "observedGeneration", NULL) ||
+        if (sim_jnum(d, 0, "metadata", "generation", NULL) !=
+                sim_jnum(d, 0, "status", "observedGeneration", NULL) ||
             sim_wl_bool(x->srv, 0, "imageRegistry", "progressingUntilComplete", NULL)) {
             pr = "DeploymentNotCompleted";
             pm = "The deployment has not completed";
@@ -1580,7 +1555,7 @@ static void sync_status(struct rsync *x, const cJSON *d)
     }
     op_cond(x->cr, "Progressing", ps, pr, pm);
 
-    ac = cond_find(sim_jget(x->cr, "status", "conditions", NULL), "Available");
+    ac = sim_cond_find(sim_jget(x->cr, "status", "conditions", NULL), "Available");
     if (unmanaged) {
         gr = "Unmanaged";
         gm = "The registry configuration is set to unmanaged mode";
@@ -1601,7 +1576,7 @@ static void sync_status(struct rsync *x, const cJSON *d)
             gm = sim_jstr(ac, "message", NULL) ? sim_jstr(ac, "message", NULL) : "";
         }
     } else if (d && !deploy_complete(d)) {
-        const cJSON *c = cond_find(sim_jget(d, "status", "conditions", NULL), "Progressing");
+        const cJSON *c = sim_cond_find(sim_jget(d, "status", "conditions", NULL), "Progressing");
         const char *r = sim_jstr(c, "reason", NULL);
         if (r && strcmp(r, "ProgressDeadlineExceeded") == 0) {
             gs = "True";
@@ -1618,7 +1593,7 @@ static void sync_status(struct rsync *x, const cJSON *d)
     else
         op_cond(x->cr, "Removed", "False", "", "");
     sim_jset(sim_jobj(x->cr, "status"), "readyReplicas",
-             cJSON_CreateNumber(d ? (double)jnum(d, 0, "status", "readyReplicas", NULL) : 0));
+             cJSON_CreateNumber(d ? (double)sim_jnum(d, 0, "status", "readyReplicas", NULL) : 0));
 }
 
 /* ---- clusteroperators/image-registry (resource/clusteroperator.go) ---- */
@@ -1686,7 +1661,7 @@ static void co_union(cJSON *conds, const cJSON *crconds, const char *type, const
     if (strcmp(status, normal) == 0 && !*reason)
         sim_strlcpy(reason, "AsExpected", sizeof(reason));
     sim_rfc3339(sim_now_unix(), ts);
-    cur = cond_find(conds, type);
+    cur = sim_cond_find(conds, type);
     if (!cur) {
         cur = cJSON_CreateObject();
         if (!cur) {
@@ -1762,10 +1737,11 @@ static void sync_co(struct sim_server *srv, const cJSON *cr)
     co_union(conds, sim_jget(cr, "status", "conditions", NULL), "Degraded", "False");
     /* syncVersions: Managed reports the level the Deployment reached. */
     if (strcmp(mgmt, "Managed") == 0) {
-        if (!d || jnum(d, 0, "status", "availableReplicas", NULL) <= 0 ||
-            jnum(d, 0, "status", "observedGeneration", NULL) <
-                jnum(d, 0, "metadata", "generation", NULL) ||
-            jnum(d, 0, "status", "updatedReplicas", NULL) != jnum(d, 0, "status", "replicas", NULL))
+        if (!d || sim_jnum(d, 0, "status", "availableReplicas", NULL) <= 0 ||
+            sim_jnum(d, 0, "status", "observedGeneration", NULL) <
+                sim_jnum(d, 0, "metadata", "generation", NULL) ||
+            sim_jnum(d, 0, "status", "updatedReplicas", NULL) !=
+                sim_jnum(d, 0, "status", "replicas", NULL))
             set_version = 0;
         else
             version = str_or(sim_jget(d, "metadata", "annotations", NULL),
@@ -1865,7 +1841,7 @@ static void apply(struct rsync *x)
 {
     cJSON *spec = sim_jobj(x->cr, "spec");
     add_finalizer(x->cr);
-    if (jnum(spec, 1, "replicas", NULL) < 0) {
+    if (sim_jnum(spec, 1, "replicas", NULL) < 0) {
         set_err(&x->err, 1, "VerificationFailed",
                 "unable to complete resource: replicas must be greater than or equal to 0");
         return;
@@ -1913,7 +1889,7 @@ static void write_config(struct rsync *x, const cJSON *prev)
         }
     }
     sim_jset(sim_jobj(x->cr, "status"), "observedGeneration",
-             cJSON_CreateNumber((double)jnum(x->cr, 0, "metadata", "generation", NULL)));
+             cJSON_CreateNumber((double)sim_jnum(x->cr, 0, "metadata", "generation", NULL)));
     if (!k8s_json_equal(sim_jget(prev, "status", NULL), sim_jget(x->cr, "status", NULL)))
         sim_internal_call(x->srv, "PUT", CFG_PATH "/status", x->cr, NULL, NULL);
 }

@@ -179,18 +179,6 @@ static int cond_is_true(const cJSON *conds, const char *type)
     return 0;
 }
 
-static cJSON *cond_find(const cJSON *conds, const char *type)
-{
-    cJSON *c;
-    cJSON_ArrayForEach(c, conds)
-    {
-        const char *t = sim_jstr(c, "type", NULL);
-        if (t && strcmp(t, type) == 0)
-            return c;
-    }
-    return NULL;
-}
-
 /* util.IsJobFinished: a Complete or Failed condition that is True. */
 static int job_finished(const cJSON *job)
 {
@@ -221,7 +209,7 @@ static cJSON *cond_new(const char *type, const char *status, const char *reason,
 static int cond_ensure(cJSON *conds, const char *type, const char *status, const char *reason,
                        const char *msg, const char *ts)
 {
-    cJSON *c = cond_find(conds, type);
+    cJSON *c = sim_cond_find(conds, type);
     if (c) {
         const char *s = sim_jstr(c, "status", NULL), *r = sim_jstr(c, "reason", NULL),
                    *mm = sim_jstr(c, "message", NULL);
@@ -1947,11 +1935,11 @@ static int64_t sync_job(struct sim_server *srv, struct sim_jobs *m, const cJSON 
     new_backoff_record(&x, new_s, nns, new_f, nnf);
 
     if (cond_is_true(x.st.conds, "SuccessCriteriaMet")) {
-        const cJSON *c = cond_find(x.st.conds, "SuccessCriteriaMet");
+        const cJSON *c = sim_cond_find(x.st.conds, "SuccessCriteriaMet");
         set_fin(&x.fin, "SuccessCriteriaMet", sim_jstr(c, "reason", NULL),
                 sim_jstr(c, "message", NULL));
     } else if (cond_is_true(x.st.conds, "FailureTarget")) {
-        const cJSON *c = cond_find(x.st.conds, "FailureTarget");
+        const cJSON *c = sim_cond_find(x.st.conds, "FailureTarget");
         set_fin(&x.fin, "Failed", sim_jstr(c, "reason", NULL), sim_jstr(c, "message", NULL));
     } else if (x.pfp) {
         for (size_t i = 0; i < x.npods && !x.fin.set; i++) {

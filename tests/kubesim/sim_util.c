@@ -236,6 +236,30 @@ const char *sim_jstr(const cJSON *obj, ...)
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
+long sim_jnum(const cJSON *obj, long def, ...)
+{
+    va_list ap;
+    const char *key;
+    const cJSON *cur = obj;
+    va_start(ap, def);
+    while (cur && (key = va_arg(ap, const char *)) != NULL)
+        cur = cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, key) : NULL;
+    va_end(ap);
+    return cJSON_IsNumber(cur) ? (long)cur->valuedouble : def;
+}
+
+cJSON *sim_cond_find(const cJSON *conds, const char *type)
+{
+    cJSON *c;
+    cJSON_ArrayForEach(c, conds)
+    {
+        const char *t = sim_jstr(c, "type", NULL);
+        if (t && strcmp(t, type) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 cJSON *sim_jobj(cJSON *obj, const char *key)
 {
     cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, key);

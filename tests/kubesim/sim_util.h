@@ -48,6 +48,10 @@ char *sim_b64url_encode(const void *data, size_t len);
 cJSON *sim_jget(const cJSON *obj, ...) __attribute__((sentinel));
 /* The string at a path, or NULL when absent or not a string. */
 const char *sim_jstr(const cJSON *obj, ...) __attribute__((sentinel));
+/* The number at a path (truncated to long), or `def` when absent or not a number. */
+long sim_jnum(const cJSON *obj, long def, ...) __attribute__((sentinel));
+/* The condition of `type` in a status.conditions array, or NULL. */
+cJSON *sim_cond_find(const cJSON *conds, const char *type);
 /* Returns the object member `key` of `obj`, creating an empty object there
  * (replacing a non-object) when needed. NULL on allocation failure. */
 cJSON *sim_jobj(cJSON *obj, const char *key);
